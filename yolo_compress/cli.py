@@ -19,9 +19,11 @@ COMMANDS = {
     "analyze": "yolo_compress.analysis:analyze_command",
     "compare": "yolo_compress.analysis:compare_command",
     "data": "yolo_compress.data.command:data_command",
+    "pipeline": "yolo_compress.pipeline.command:pipeline_command",
+    "report": "yolo_compress.report.build:report_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
-POSITIONAL = {"analyze": "model", "compare": "models", "data": "action"}
+POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model"}
 
 HELP = """yolo-compress: make Ultralytics YOLO detectors smaller and faster.
 
@@ -31,6 +33,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   analyze  MODEL [threshold=1e-3] [imgsz=640] [plot=bn.png] [json=out.json]        params, GFLOPs, size, sparsity
   compare  A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]              side-by-side table with ratios
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
+  pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
+  report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
   help                                                                             this text
 
