@@ -21,6 +21,7 @@ COMMANDS = {
     "data": "yolo_compress.data.command:data_command",
     "pipeline": "yolo_compress.pipeline.command:pipeline_command",
     "report": "yolo_compress.report.build:report_command",
+    "demo": "yolo_compress.demo:demo_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
 POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model"}
@@ -35,6 +36,7 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
+  demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
   help                                                                             this text
 

@@ -65,28 +65,32 @@ def _cap_epochs(train: dict[str, Any], epochs: int) -> None:
 
 
 def load(recipe: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read and check a recipe; `overrides` set recipe-level keys, and `epochs` caps every train stage."""
+    """Read and check a recipe file (or built-in name); see `load_dict` for the overrides."""
     path = resolve(recipe)
-    r = yaml.safe_load(path.read_text()) or {}
+    return load_dict({"name": path.stem, **(yaml.safe_load(path.read_text()) or {})}, overrides, str(path))
+
+
+def load_dict(r: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "recipe") -> dict[str, Any]:
+    """Check a recipe; `overrides` set recipe-level keys, and `epochs` caps every train stage."""
     overrides = dict(overrides or {})
     epochs = overrides.pop("epochs", None)
     unknown = set(overrides) - TOP_KEYS
     if unknown:
         raise ArgumentError(f"'{sorted(unknown)[0]}' is not a pipeline argument. Valid: {', '.join(sorted(TOP_KEYS))}, epochs.")
-    r = {"name": path.stem, **r, **overrides}
+    r = {**r, **overrides}
     bad = set(r) - TOP_KEYS
     if bad:
-        raise ArgumentError(f"{path}: unknown recipe key '{sorted(bad)[0]}'. Valid: {', '.join(sorted(TOP_KEYS))}.")
+        raise ArgumentError(f"{source}: unknown recipe key '{sorted(bad)[0]}'. Valid: {', '.join(sorted(TOP_KEYS))}.")
     if not r.get("stages"):
-        raise ArgumentError(f"{path}: a recipe needs a non-empty 'stages' list.")
+        raise ArgumentError(f"{source}: a recipe needs a non-empty 'stages' list.")
     names = set()
     for i, stage in enumerate(r["stages"]):
         commands = [k for k in stage if k in STAGE_COMMANDS]
         if len(commands) != 1 or set(stage) - {"name", *STAGE_COMMANDS}:
-            raise ArgumentError(f"{path}: stage {i + 1} must have a 'name' and exactly one of {', '.join(STAGE_COMMANDS)}.")
+            raise ArgumentError(f"{source}: stage {i + 1} must have a 'name' and exactly one of {', '.join(STAGE_COMMANDS)}.")
         stage.setdefault("name", commands[0])
         if stage["name"] in names:
-            raise ArgumentError(f"{path}: two stages are named '{stage['name']}'; stage names must be unique.")
+            raise ArgumentError(f"{source}: two stages are named '{stage['name']}'; stage names must be unique.")
         names.add(stage["name"])
         stage[commands[0]] = dict(stage[commands[0]] or {})
         if epochs is not None and commands[0] == "train":
