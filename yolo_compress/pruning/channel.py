@@ -35,6 +35,7 @@ class GroupDecision:
     root: nn.Module = field(repr=False)
     handler: object = field(repr=False)
     outputs: list[nn.Conv2d] = field(default_factory=list, repr=False)  # convs whose output channels are coupled
+    norms: dict[str, int] = field(default_factory=dict, repr=False)  # stock BN name -> channel offset in it
 
     def pruned_idxs(self) -> list[int]:
         """Indices of the lowest-scoring channels to remove."""
@@ -92,6 +93,15 @@ def _flatten_preds(out) -> list[torch.Tensor]:
 def stock_name(name: str) -> str:
     """Module name in stock form: both halves of a split C2f ``cv1`` report as ``cv1``."""
     return name.replace(".cv1a.", ".cv1.").replace(".cv1b.", ".cv1.")
+
+
+def group_name(root: str, width: int) -> str:
+    """Stock name of a group's root conv; a C2f half is named as a channel slice of the merged ``cv1``."""
+    if ".cv1a." in root:
+        return f"{stock_name(root)}[0:{width}]"
+    if ".cv1b." in root:
+        return f"{stock_name(root)}[{width}:{2 * width}]"
+    return root
 
 
 def conv_widths(model: nn.Module) -> dict[str, int]:
@@ -205,6 +215,7 @@ class ChannelPruner:
         residual, csp = adapters.residual_convs(model), adapters.csp_convs(model)
         attention = convs_in(adapters.attention_modules(model))
         names = {m: n for n, m in model.named_modules()}
+        offsets = {m.cv1b.bn: m.cv1a.conv.out_channels for m in model.modules() if isinstance(m, adapters.SplitC2f)}
         decisions = []
         for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model),
                                                root_module_types=(nn.Conv2d,)):
@@ -215,11 +226,13 @@ class ChannelPruner:
             scores = importance(group)
             if scores is None:  # e.g. bn importance on a group without BatchNorm
                 scores = build_importance("l1")(group)
-            width, name = len(scores), stock_name(names[root])
+            width, name = len(scores), group_name(names[root], len(scores))
             outputs = [dep.target.module for dep, _ in group if isinstance(dep.target.module, nn.Conv2d)
                        and self.graph.is_out_channel_pruning_fn(dep.handler)]
+            norms = {stock_name(names[dep.target.module]): offsets.get(dep.target.module, 0) for dep, _ in group
+                     if isinstance(dep.target.module, nn.BatchNorm2d)}
             decisions.append(GroupDecision(name, kind, ratio, width, self._keep(width, ratio, name),
-                                           scores.detach().cpu(), root, group[0].dep.handler, outputs))
+                                           scores.detach().cpu(), root, group[0].dep.handler, outputs, norms))
             if kind != "regular":
                 self.shortcut_layers[name] = kind
         self.layer_kinds = {stock_name(names[c]): d.kind for d in decisions for c in d.outputs}
@@ -293,7 +306,9 @@ class ChannelPruner:
         """Summarise decisions per group and per stock layer."""
         widths_after = conv_widths(self.model)
         groups = [{"group": d.name, "type": d.kind, "ratio": round(d.ratio, 4), "before": d.before,
-                   "after": d.after} for d in decisions]
+                   "after": d.after, "norms": d.norms,
+                   "removed": {bn: [i + off for i in d.pruned_idxs()] for bn, off in d.norms.items()}}
+                  for d in decisions]
         layers = [{"layer": n.removesuffix(".conv"), "type": self.layer_kinds.get(n, "fixed"),
                    "before": b, "after": widths_after[n]} for n, b in widths_before.items()]
         return PruningPlan(groups, layers, params_before, count_params(self.model))
