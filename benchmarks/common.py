@@ -1,0 +1,36 @@
+"""Shared pieces of the benchmark scripts: the synthetic dataset and trained baselines, cached under runs/benchmarks.
+
+A baseline is trained once and reused by every benchmark that names the same (model, imgsz, epochs), so the
+figures in docs all start from the same model and re-running a benchmark does not retrain it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from yolo_compress.data.synthetic import make_dataset
+
+ROOT = Path(os.environ.get("YOLO_COMPRESS_BENCH_DIR", "runs/benchmarks")).resolve()
+
+
+def synthetic_data(n_train: int = 800, n_val: int = 200, imgsz: int = 160, seed: int = 0) -> Path:
+    """data.yaml of the benchmark dataset, generated on first use."""
+    out = ROOT / f"synthetic_{n_train}_{n_val}_{imgsz}_{seed}"
+    yaml_path = out / "data.yaml"
+    return yaml_path if yaml_path.exists() else make_dataset(out, n_train, n_val, imgsz, seed=seed)
+
+
+def baseline(model: str = "yolo26n.yaml", imgsz: int = 160, epochs: int = 40, data: Path | None = None, **train) -> Path:
+    """best.pt of `model` trained from scratch on the synthetic data; trained on first use, then reused."""
+    from yolo_compress import YOLO
+
+    data = data or synthetic_data(imgsz=imgsz)
+    name = f"baseline_{Path(model).stem}_{imgsz}_{epochs}e"
+    best = ROOT / name / "weights" / "best.pt"
+    if not best.exists():
+        YOLO(model).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(ROOT), name=name,
+                          exist_ok=True, seed=0, **train)
+    return best

@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny synthetic dataset and a model trained on it for one epoch, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from pathlib import Path
+
+import pytest
+
+from yolo_compress.data.synthetic import make_dataset
+
+TRAIN_KW = dict(epochs=1, imgsz=64, batch=8, workers=0, plots=False, val=True, seed=0, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("synth"), n_train=16, n_val=8, imgsz=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_pt(synth_data, tmp_path_factory) -> Path:
+    """best.pt of a yolo26n trained for one epoch through CompressionTrainer."""
+    from yolo_compress import YOLO
+
+    project = tmp_path_factory.mktemp("runs")
+    YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(project), name="base", **TRAIN_KW)
+    return project / "base" / "weights" / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def trained_onnx(trained_pt, tmp_path_factory) -> Path:
+    """The same model exported to ONNX by Ultralytics' own exporter."""
+    import shutil
+
+    from ultralytics import YOLO
+
+    copy = tmp_path_factory.mktemp("onnx") / "model.pt"
+    shutil.copy(trained_pt, copy)
+    return Path(YOLO(str(copy)).export(format="onnx", imgsz=64))

@@ -1,0 +1,249 @@
+"""CompressionTrainer: Ultralytics' DetectionTrainer with hook points for compression techniques.
+
+The trainer only wires hooks; each technique (sparsity, pruning, distillation) lives in its own module and plugs in
+through `Technique`. With no compression argument set, a run is exactly a stock `yolo train` run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from copy import deepcopy
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from ultralytics.cfg import DEFAULT_CFG_DICT
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
+from ultralytics.utils.patches import torch_load
+from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
+
+from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argument, validate
+
+
+class Technique:
+    """A compression technique plugged into CompressionTrainer; every hook is optional.
+
+    Hooks run on every DDP rank, so whatever they change on the model must be deterministic across ranks.
+    """
+
+    def __init__(self, trainer: CompressionTrainer):
+        self.trainer = trainer
+
+    @classmethod
+    def enabled(cls, args: SimpleNamespace) -> bool:
+        """Whether the compression arguments ask for this technique."""
+        return False
+
+    def on_model_ready(self) -> None:
+        """Model built and on its device; optimizer, EMA and DDP wrapper not built yet (register adapters here)."""
+
+    def loss(self, batch: dict, preds: Any) -> dict[str, torch.Tensor]:
+        """Extra scalar loss terms on Ultralytics' scale (the detection loss is summed over the batch)."""
+        return {}
+
+    def before_optimizer_step(self, grad_scale: float) -> None:
+        """Gradients are accumulated and all-reduced, still multiplied by the AMP scale `grad_scale`."""
+
+    def on_epoch_start(self) -> None:
+        """Start of an epoch; model surgery here must be followed by `trainer.rebuild_after_surgery()`."""
+
+    def metrics(self) -> dict[str, float]:
+        """Extra results.csv columns, the same keys every epoch."""
+        return {}
+
+    def on_train_end(self) -> None:
+        """After the final evaluation (plots, summaries)."""
+
+    def saving(self) -> contextlib.AbstractContextManager:
+        """Context around checkpoint saving, e.g. to strip training-only modules from the EMA model."""
+        return contextlib.nullcontext()
+
+
+TECHNIQUES: list[type[Technique]] = []
+
+
+class _CompressionCriterion:
+    """Wraps the model's detection criterion and appends the techniques' loss terms.
+
+    Terms are concatenated to the loss vector rather than added, because the trainer sums that vector: adding a
+    scalar would broadcast it onto every component.
+    """
+
+    def __init__(self, base: Any, techniques: list[Technique]):
+        self.base = base
+        self.techniques = techniques
+
+    def __call__(self, preds: Any, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, items = self.base(preds, batch)
+        terms = {k: v for t in self.techniques for k, v in t.loss(batch, preds).items()}
+        if terms:
+            loss = torch.cat([loss.reshape(-1), torch.stack([v.reshape(()) for v in terms.values()])])
+            items = {**items, **{k: v.detach() for k, v in terms.items()}}
+        return loss, items
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
+def _compression_args_of(ckpt_path: str | Path) -> dict[str, Any]:
+    """Compression arguments stored in a checkpoint's train_args (stock loaders filter them out of model.args)."""
+    ckpt = torch_load(str(ckpt_path), map_location="cpu")
+    return {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in DEFAULTS}
+
+
+def _shapes(model: nn.Module) -> dict[str, torch.Size]:
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+class CompressionTrainer(DetectionTrainer):
+    """DetectionTrainer that accepts the compression arguments and runs the enabled techniques' hooks."""
+
+    compression_args: ClassVar[tuple[str, ...]] = TRAIN_ARGS
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
+        overrides = dict(overrides or {})
+        given = split_compression_args(overrides)
+        super().__init__(cfg, overrides, _callbacks)
+        stored = _compression_args_of(self.args.model) if self.resume else {}
+        values = {**DEFAULTS, **stored, **given}
+        values = {k: values[k] for k in self.compression_args}
+        if given or stored:
+            # Kept on self.args so DDP workers (rebuilt from vars(args)) and resumed runs see them too.
+            for k, v in values.items():
+                setattr(self.args, k, v)
+            if RANK in {-1, 0}:
+                YAML.save(self.save_dir / "args.yaml", vars(self.args))
+        self.compression = SimpleNamespace(**values)
+        self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
+        for event, hook in (("on_train_start", self._install_criterion), ("on_train_epoch_start", self._epoch_start)):
+            self.add_callback(event, hook)
+
+    @contextlib.contextmanager
+    def stock_args(self):
+        """self.args without the compression arguments, for Ultralytics code that re-validates its arguments."""
+        saved = {k: vars(self.args).pop(k) for k in self.compression_args if k in vars(self.args)}
+        try:
+            yield self.args
+        finally:
+            vars(self.args).update(saved)
+
+    def get_validator(self):
+        with self.stock_args():
+            return super().get_validator()
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        """Build the model; keep a checkpoint's own architecture when it differs from its yaml (e.g. pruned).
+
+        Stock Ultralytics rebuilds from the yaml and loads only matching tensors, which would silently undo pruning.
+        """
+        if not isinstance(weights, nn.Module) or not getattr(weights, "yaml", None):
+            return super().get_model(cfg, weights, verbose)
+        nc = int(getattr(weights, "nc", self.data["nc"]))
+        stock = super().get_model({**deepcopy(weights.yaml), "nc": nc}, None, False)
+        if _shapes(stock) == _shapes(weights):
+            return super().get_model(cfg, weights, verbose)
+        if nc != self.data["nc"]:
+            raise ValueError(
+                f"'model' is a pruned checkpoint with nc={nc} but 'data' has nc={self.data['nc']}; "
+                "a pruned model can only be fine-tuned on data with the same classes."
+            )
+        LOGGER.info("yolo-compress: keeping the checkpoint's compressed architecture (not rebuilding from yaml)")
+        model = deepcopy(weights).float()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return self.set_model_names_for_load(model)
+
+    def setup_model(self):
+        """Hand the model to the techniques once it exists, before optimizer, EMA and DDP wrapper (all paths)."""
+        ckpt = super().setup_model()
+        self.model = self.model.to(self.device)
+        for t in self.techniques:
+            t.on_model_ready()
+        return ckpt
+
+    def _install_criterion(self, trainer=None) -> None:
+        model = unwrap_model(self.model)
+        base = model.criterion if getattr(model, "criterion", None) is not None else model.init_criterion()
+        if isinstance(base, _CompressionCriterion):
+            base = base.base
+        model.criterion = _CompressionCriterion(base, self.techniques) if self.techniques else base
+
+    def _epoch_start(self, trainer=None) -> None:
+        for t in self.techniques:
+            t.on_epoch_start()
+
+    def optimizer_step(self):
+        """Give techniques the accumulated gradients before Ultralytics unscales, clips and steps."""
+        if self.techniques:
+            scale = float(self.scaler.get_scale()) if self.scaler.is_enabled() else 1.0
+            for t in self.techniques:
+                t.before_optimizer_step(scale)
+        super().optimizer_step()
+
+    def save_metrics(self, metrics):
+        """Append the techniques' columns to results.csv."""
+        for t in self.techniques:
+            metrics = {**metrics, **t.metrics()}
+        super().save_metrics(metrics)
+
+    def save_model(self):
+        with contextlib.ExitStack() as stack:
+            for t in self.techniques:
+                stack.enter_context(t.saving())
+            return super().save_model()
+
+    def final_eval(self):
+        super().final_eval()
+        for t in self.techniques:
+            t.on_train_end()
+
+    def rebuild_after_surgery(self) -> None:
+        """After a technique changed the model's shapes: rebuild optimizer, scheduler, EMA, DDP wrapper, criterion.
+
+        The AMP scaler is kept: it holds a scale, no per-parameter state, and resets its optimizer state each step.
+        """
+        model = unwrap_model(self.model)
+        model.criterion = None
+        if self.world_size > 1:
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index], find_unused_parameters=True
+            )
+        else:
+            self.model = model
+        accumulate = max(round(self.args.nbs / self.batch_size), 1)
+        iterations = math.ceil(len(self.train_loader.dataset) / max(self.batch_size, self.args.nbs)) * self.epochs
+        self.optimizer = self.build_optimizer(
+            model=self.model,
+            name=self.args.optimizer,
+            lr=self.args.lr0,
+            momentum=self.args.momentum,
+            decay=self.args.weight_decay * self.batch_size * accumulate / self.args.nbs,
+            iterations=iterations,
+        )
+        self._setup_scheduler()
+        self.scheduler.last_epoch = self.epoch - 1
+        self.ema = ModelEMA(self.model)
+        self._install_criterion()
+
+
+def split_compression_args(overrides: dict[str, Any], allowed: tuple[str, ...] = TRAIN_ARGS) -> dict[str, Any]:
+    """Pop and validate the compression arguments; fail on names neither yolo-compress nor Ultralytics knows."""
+    for k in overrides:
+        if k not in allowed and k not in DEFAULT_CFG_DICT and k not in {"cfg", "save_dir"}:
+            raise unknown_argument(k, (*allowed, *DEFAULT_CFG_DICT))
+    return validate({k: overrides.pop(k) for k in list(overrides) if k in allowed}, allowed)
+
+
+def train_command(args: dict[str, Any]) -> None:
+    """`yolo-compress train key=value ...`: Ultralytics training with the compression arguments."""
+    from yolo_compress.model import YOLO
+
+    args = dict(args)
+    model = args.pop("model", None)
+    if not model:
+        raise ArgumentError("'model' is required, e.g. 'yolo-compress train model=yolo26n.yaml data=data.yaml'.")
+    YOLO(model).train(**args)
