@@ -8,15 +8,18 @@ import pytest
 import torch
 from ultralytics.nn.tasks import DetectionModel
 
-MODELS = ("yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml")
 
-
-def build(cfg: str, nc: int = 80) -> DetectionModel:
+def build_model(cfg: str, nc: int = 80) -> DetectionModel:
     """Random-init detector from a stock yaml, fixed seed so scores are reproducible."""
     torch.manual_seed(0)
     return DetectionModel(cfg, nc=nc, verbose=False)
 
 
 @pytest.fixture
+def build():
+    return build_model
+
+
+@pytest.fixture
 def yolo26n() -> DetectionModel:
-    return build("yolo26n.yaml")
+    return build_model("yolo26n.yaml")

@@ -10,9 +10,10 @@ from torch import nn
 from ultralytics.nn.modules.block import C2f
 from ultralytics.utils.torch_utils import get_flops
 
-from tests.pruning.conftest import MODELS, build
 from yolo_compress.pruning import ChannelPruner, prune_model
 from yolo_compress.pruning.shortcuts import SHORTCUT_TYPES
+
+MODELS = ("yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml")
 
 
 def n_params(model: nn.Module) -> int:
@@ -20,7 +21,7 @@ def n_params(model: nn.Module) -> int:
 
 
 @pytest.mark.parametrize("cfg", MODELS)
-def test_half_ratio_removes_at_least_40_percent(cfg):
+def test_half_ratio_removes_at_least_40_percent(cfg, build):
     model = build(cfg)
     params, flops = n_params(model), get_flops(model, 64)
     plan = prune_model(model, 0.5, "l1")
@@ -59,7 +60,7 @@ def _randomise_gammas(model: nn.Module) -> None:
 
 
 @pytest.mark.parametrize("cfg", ("yolov8n.yaml", "yolo26n.yaml"))
-def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg):
+def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg, build):
     model = build(cfg).eval()
     _randomise_gammas(model)
     probe = ChannelPruner(copy.deepcopy(model), 0.3, "bn").prune()  # learns groups, their BNs and counts
@@ -93,7 +94,7 @@ def _write_config(path, mult):
 def test_shortcut_multipliers_set_group_ratios(tmp_path, yolo26n):
     mult = {"residual": 0.2, "fusion": 0.4, "csp": 0.6, "attention": 0.8, "regular": 1.0}
     cfg = _write_config(tmp_path / "s.yaml", mult)
-    plan = ChannelPruner(yolo26n, 0.5, "l1", preserve_shortcuts=True, config_file=cfg).prune()
+    plan = ChannelPruner(yolo26n, 0.5, "l1", preserve_shortcuts=True, config_file=cfg, round_to=1).prune()
     kinds = {g["type"] for g in plan.groups}
     assert kinds == set(SHORTCUT_TYPES)
     for g in plan.groups:
@@ -115,8 +116,8 @@ def test_round_to_rounds_kept_channels(yolo26n):
 
 
 def test_global_pruning_keeps_budget_and_varies_ratios(yolo26n):
-    local = ChannelPruner(copy.deepcopy(yolo26n), 0.4, "l1").prune()
-    plan = ChannelPruner(yolo26n, 0.4, "l1", global_pruning=True).prune()
+    local = ChannelPruner(copy.deepcopy(yolo26n), 0.4, "l1", round_to=1).prune()
+    plan = ChannelPruner(yolo26n, 0.4, "l1", round_to=1, global_pruning=True).prune()
     removed = sum(g["before"] - g["after"] for g in plan.groups)
     assert removed == pytest.approx(sum(g["before"] - g["after"] for g in local.groups), rel=0.1)
     assert len({g["ratio"] for g in plan.groups}) > 3

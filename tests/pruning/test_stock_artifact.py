@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from tests.pruning.conftest import MODELS, build
 from yolo_compress.pruning import prune_model
 from yolo_compress.pruning.checkpoint import save_checkpoint
+
+MODELS = ("yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml")
 
 STOCK_SCRIPT = textwrap.dedent(
     """
@@ -25,7 +26,7 @@ STOCK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("cfg", MODELS)
-def test_stock_yolo_loads_predicts_and_exports(tmp_path, cfg):
+def test_stock_yolo_loads_predicts_and_exports(tmp_path, cfg, build):
     model = build(cfg)
     plan = prune_model(model, 0.5, "l1", round_to=8)
     path = save_checkpoint(model, tmp_path / "pruned.pt", extra={"pruning": plan.groups})

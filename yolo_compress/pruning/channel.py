@@ -145,7 +145,7 @@ class ChannelPruner:
         importance_metric: str = "l1",
         preserve_shortcuts: bool = False,
         config_file: str | Path | None = "yolo26",
-        round_to: int = 1,
+        round_to: int = 8,
         global_pruning: bool = False,
         imgsz: int = 64,
         batches=None,
