@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+import torch.distributed as dist
 import torch_pruning as tp
 from torch import nn
 
@@ -29,7 +30,8 @@ def build_importance(metric: str) -> tp.importance.Importance:
 def accumulate_gradients(model: nn.Module, batches: Iterable[dict]) -> int:
     """Back-propagate the detection loss of ``batches`` so Taylor importance (|w * dL/dw|) can be read.
 
-    Returns the number of batches used. The model is left in eval mode with gradients in ``.grad``.
+    Returns the number of batches used. The model is left in eval mode with gradients in ``.grad``, summed over
+    DDP ranks so every rank prunes the same channels.
     """
     device = next(model.parameters()).device
     model.train()
@@ -41,5 +43,9 @@ def accumulate_gradients(model: nn.Module, batches: Iterable[dict]) -> int:
         loss, _ = model.loss(batch)
         loss.sum().backward()
         n += 1
+    if dist.is_available() and dist.is_initialized():  # DDP ranks saw different batches: agree on one ranking
+        for p in model.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
     model.eval()
     return n
