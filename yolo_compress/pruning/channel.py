@@ -235,7 +235,11 @@ class ChannelPruner:
                                            scores.detach().cpu(), root, group[0].dep.handler, outputs, norms))
             if kind != "regular":
                 self.shortcut_layers[name] = kind
-        self.layer_kinds = {stock_name(names[c]): d.kind for d in decisions for c in d.outputs}
+        kinds: dict[str, set[str]] = {}
+        for d in decisions:
+            for conv in d.outputs:
+                kinds.setdefault(stock_name(names[conv]), set()).add(d.kind)
+        self.layer_kinds = {name: "/".join(sorted(k)) for name, k in kinds.items()}
         if self.global_pruning:
             self._rank_globally(decisions)
         self._equalise_c2f_halves(model, decisions)

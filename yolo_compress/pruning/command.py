@@ -11,6 +11,7 @@ from torch import nn
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
+from ultralytics.utils.torch_utils import select_device
 
 from yolo_compress import measure
 from yolo_compress.cfg import DEFAULTS, ArgumentError, validate
@@ -98,7 +99,7 @@ def prune_command(args: dict[str, Any]) -> Path:
     if dst.resolve() == src.resolve():
         raise ArgumentError(f"'model={src}' would be overwritten by the pruned model; choose another project/name.")
 
-    model, ckpt = load_checkpoint(src, device=args.get("device") or "cpu")
+    model, ckpt = load_checkpoint(src, device=select_device(args.get("device") or "cpu", verbose=False))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     batches = taylor_batches(model, args["data"], imgsz, int(args.get("batch") or 16)) \
         if opt["importance_metric"] == "taylor" else None
