@@ -59,7 +59,7 @@ def _randomise_gammas(model: nn.Module) -> None:
             m.bias.data = torch.rand(m.num_features, generator=gen) - 0.5
 
 
-@pytest.mark.parametrize("cfg", ("yolov8n.yaml", "yolo26n.yaml"))
+@pytest.mark.parametrize("cfg", MODELS)
 def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg, build):
     model = build(cfg).eval()
     _randomise_gammas(model)
