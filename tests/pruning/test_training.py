@@ -78,3 +78,10 @@ def test_prune_epoch_beyond_the_run_is_refused(synth_data, tmp_path):
     with pytest.raises(ArgumentError, match="prune_at_epoch=3"):
         YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(tmp_path), name="x", epochs=2, pruning=True,
                                    prune_at_epoch=3, **KW)
+
+
+def test_taylor_importance_in_training_uses_training_batches(synth_data, tmp_path):
+    YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(tmp_path), name="t", epochs=2, pruning=True,
+                               pruning_ratio=0.3, prune_at_epoch=1, importance_metric="taylor", **KW)
+    unpruned = sum(p.numel() for p in YOLO("yolo26n.yaml").model.parameters())
+    assert n_params(tmp_path / "t" / "weights" / "best.pt") < 0.8 * unpruned
