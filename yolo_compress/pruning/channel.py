@@ -168,7 +168,9 @@ class ChannelPruner:
         self.global_pruning = global_pruning
         self.imgsz = imgsz
         self.batches = batches
-        self.shortcut_layers: dict[str, str] = {}
+        self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
+        self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
+        self.graph: tp.DependencyGraph | None = None  # only alive during prune()
         self._channels_before = self._total_channels()
 
     def _total_channels(self) -> int:
