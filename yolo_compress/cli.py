@@ -22,6 +22,7 @@ COMMANDS = {
     "pipeline": "yolo_compress.pipeline.command:pipeline_command",
     "report": "yolo_compress.report.build:report_command",
     "demo": "yolo_compress.demo:demo_command",
+    "prune": "yolo_compress.pruning.command:prune_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
 POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model"}
@@ -33,6 +34,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   train    model=yolo26n.yaml data=data.yaml epochs=100 [compression arguments]   train through CompressionTrainer
   analyze  MODEL [threshold=1e-3] [imgsz=640] [plot=bn.png] [json=out.json]        params, GFLOPs, size, sparsity
   compare  A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]              side-by-side table with ratios
+  prune    model=best.pt pruning_ratio=0.3 [importance_metric=l1|l2|bn|taylor|random] [round_to=8] [global=False]
+           [preserve_shortcuts=False] [shortcut_config=yolo26] [data=data.yaml] [imgsz=640]   pruned .pt + plan
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots

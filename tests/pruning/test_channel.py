@@ -1,0 +1,147 @@
+"""Channel pruning: real size reduction, working forward, stock attributes, bn equivalence, shortcut ratios."""
+
+import copy
+import math
+
+import pytest
+import torch
+import yaml
+from torch import nn
+from ultralytics.nn.modules.block import C2f
+from ultralytics.utils.torch_utils import get_flops
+
+from yolo_compress.pruning import ChannelPruner, prune_model
+from yolo_compress.pruning.shortcuts import SHORTCUT_TYPES
+
+MODELS = ("yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml")
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("cfg", MODELS)
+def test_half_ratio_removes_at_least_40_percent(cfg, build):
+    model = build(cfg)
+    params, flops = n_params(model), get_flops(model, 64)
+    plan = prune_model(model, 0.5, "l1")
+    assert n_params(model) <= 0.6 * params
+    assert get_flops(model, 64) <= 0.6 * flops
+    assert plan.params_after == n_params(model)
+    model.train()
+    out = model(torch.randn(2, 3, 64, 64))
+    assert out  # raw training predictions
+    model.eval()
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 64, 64))
+    assert torch.isfinite(y[0]).all()
+    for m in model.modules():  # stock classes with consistent attributes
+        if isinstance(m, C2f):
+            assert m.cv1.conv.out_channels == 2 * m.c
+            x = torch.randn(1, m.cv1.conv.in_channels, 8, 8)
+            assert torch.equal(m.forward_split(x), m(x))
+
+
+def test_plan_lists_layers_with_channels_before_and_after(yolo26n):
+    plan = ChannelPruner(yolo26n, 0.5, "l2").prune()
+    by_name = {r["layer"]: r for r in plan.layers}
+    assert by_name["model.0"]["before"] == 16 and by_name["model.0"]["after"] == 8
+    head_out = [r for r in plan.layers if r["type"] == "fixed" and r["layer"].startswith("model.23.")]
+    assert head_out and all(r["before"] == r["after"] for r in head_out)
+    assert "model.0" in plan.table()
+
+
+def _randomise_gammas(model: nn.Module) -> None:
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data = 0.5 + torch.rand(m.num_features, generator=gen)
+            m.bias.data = torch.rand(m.num_features, generator=gen) - 0.5
+
+
+@pytest.mark.parametrize("cfg", MODELS)
+def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg, build):
+    model = build(cfg).eval()
+    _randomise_gammas(model)
+    probe = ChannelPruner(copy.deepcopy(model), 0.3, "bn").prune()  # learns groups, their BNs and counts
+    modules = dict(model.named_modules())
+    gen = torch.Generator().manual_seed(2)
+    chosen = {}
+    for g in probe.groups:
+        idxs = sorted(torch.randperm(g["before"], generator=gen)[: g["before"] - g["after"]].tolist())
+        chosen[g["group"]] = idxs
+        for bn_name, offset in g["norms"].items():
+            modules[bn_name].weight.data[[offset + i for i in idxs]] = 0
+            modules[bn_name].bias.data[[offset + i for i in idxs]] = 0
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)[0]
+    plan = ChannelPruner(model, 0.3, "bn").prune()
+    assert plan.params_after < plan.params_before
+    for g in plan.groups:
+        for bn_name, offset in g["norms"].items():
+            assert g["removed"][bn_name] == [offset + i for i in chosen[g["group"]]]
+    with torch.no_grad():
+        out = model(x)[0]
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def _write_config(path, mult):
+    path.write_text(yaml.safe_dump({"multipliers": mult}))
+    return path
+
+
+def test_shortcut_multipliers_set_group_ratios(tmp_path, yolo26n):
+    mult = {"residual": 0.2, "fusion": 0.4, "csp": 0.6, "attention": 0.8, "regular": 1.0}
+    cfg = _write_config(tmp_path / "s.yaml", mult)
+    plan = ChannelPruner(yolo26n, 0.5, "l1", preserve_shortcuts=True, config_file=cfg, round_to=1).prune()
+    kinds = {g["type"] for g in plan.groups}
+    assert kinds == set(SHORTCUT_TYPES)
+    for g in plan.groups:
+        assert g["ratio"] == pytest.approx(0.5 * mult[g["type"]])
+        keep = math.ceil(g["before"] * (1 - g["ratio"]) - 1e-9)
+        assert g["after"] >= keep  # C2f halves may keep the larger of their two widths
+    whole = [g for g in plan.groups if "]" not in g["group"]]
+    assert any(g["after"] == math.ceil(g["before"] * (1 - g["ratio"]) - 1e-9) for g in whole)
+
+
+def test_uniform_ratio_without_shortcut_preservation(yolo26n):
+    plan = ChannelPruner(yolo26n, 0.5, "random", preserve_shortcuts=False).prune()
+    assert {g["ratio"] for g in plan.groups} == {0.5}
+
+
+def test_round_to_rounds_kept_channels(yolo26n):
+    plan = ChannelPruner(yolo26n, 0.3, "l1", round_to=8).prune()
+    assert all(g["after"] % 8 == 0 or g["after"] == g["before"] for g in plan.groups)
+
+
+def test_global_pruning_keeps_budget_and_varies_ratios(yolo26n):
+    local = ChannelPruner(copy.deepcopy(yolo26n), 0.4, "l1", round_to=1).prune()
+    plan = ChannelPruner(yolo26n, 0.4, "l1", round_to=1, global_pruning=True).prune()
+    removed = sum(g["before"] - g["after"] for g in plan.groups)
+    assert removed == pytest.approx(sum(g["before"] - g["after"] for g in local.groups), rel=0.1)
+    assert len({g["ratio"] for g in plan.groups}) > 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pruning_ratio": 1.0}, "pruning_ratio=1.0"),
+        ({"pruning_ratio": 0.3, "importance_metric": "foo"}, "importance_metric='foo'"),
+        ({"pruning_ratio": 0.3, "round_to": 0}, "round_to=0"),
+        ({"pruning_ratio": 0.3, "importance_metric": "taylor"}, "data="),
+        ({"pruning_ratio": 0.3, "config_file": "nope"}, "shortcut_config=nope"),
+    ],
+)
+def test_bad_arguments_are_refused(yolo26n, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ChannelPruner(yolo26n, **kwargs)
+
+
+def test_ratio_that_would_empty_a_layer_is_refused(tmp_path, yolo26n):
+    cfg = _write_config(tmp_path / "s.yaml", dict.fromkeys(SHORTCUT_TYPES, 2.0))
+    before = n_params(yolo26n)
+    with pytest.raises(ValueError, match="would remove all"):
+        ChannelPruner(yolo26n, 0.6, "l1", preserve_shortcuts=True, config_file=cfg).prune()
+    assert n_params(yolo26n) == before
+    assert type(yolo26n.model[2]).__name__ == "C3k2"  # restored to stock after the refusal
