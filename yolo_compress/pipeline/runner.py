@@ -60,15 +60,16 @@ def _stage_args(command: str, stage: dict, recipe: dict, stage_dir: Path, model:
     args = {k: recipe[k] for k in STAGE_SHARED[command] if recipe.get(k) is not None}
     args.update(_resolve_refs(stage[command], artifacts, recipe.get("teacher")))
     args["model"] = str(model)
-    if command == "train":
-        args.update(project=str(stage_dir.parent), name=stage_dir.name, exist_ok=True)
+    if command == "quantize":
+        args["output"] = str(stage_dir / f"{stage['name']}.onnx")
     else:
-        args["output"] = str(stage_dir / (f"{stage['name']}.onnx" if command == "quantize" else "pruned.pt"))
+        args.update(project=str(stage_dir.parent), name=stage_dir.name, exist_ok=True)
     return args
 
 
 def _artifact(command: str, args: dict, stage_dir: Path) -> Path:
-    return stage_dir / "weights" / "best.pt" if command == "train" else Path(args["output"])
+    return {"train": stage_dir / "weights" / "best.pt", "prune": stage_dir / "weights" / "pruned.pt"}.get(
+        command, Path(args.get("output", "")))
 
 
 def _run_stage(command: str, args: dict, stage_dir: Path) -> None:
