@@ -125,3 +125,13 @@ def test_cli_rejects_bad_values():
         run(["quantize", "model=m.pt", "fraction=0"])
     with pytest.raises(ValueError, match="'model=m.onnx' is invalid"):
         run(["quantize", "model=m.onnx", "data=d.yaml"])
+
+
+def test_openvino_without_extra_says_how_to_install(monkeypatch):
+    import sys
+
+    from yolo_compress.quantize.openvino import _require
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if the extra were not installed
+    with pytest.raises(ValueError, match=r"pip install 'yolo-compress\[openvino\]'"):
+        _require()
