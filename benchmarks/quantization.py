@@ -31,7 +31,7 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
         shutil.copy2(pt, d / "best.pt")
     fp32 = export_fp32(ours_dir / "best.pt", imgsz, ours_dir / "best.onnx")
     reader = calibration_reader(data, imgsz, fraction)
-    ours, layouts = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz)
+    ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz)
     ultra = Path(YOLO(str(ultra_dir / "best.pt")).export(format="onnx", quantize=8, data=str(data), imgsz=imgsz))
     paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra}
     times = dict(zip(paths, latency(list(paths.values()), imgsz=imgsz, runs=runs, warmup=10)))
@@ -39,7 +39,7 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
     for name, path in paths.items():
         m = evaluate(path, str(data), imgsz=imgsz, batch=1)
         rows[name] = {"size_mb": file_size_mb(path), "latency_ms": times[name], **m}
-    return {"rows": rows, "int8_layouts_ms": layouts, "calibration_images": len(reader)}
+    return {"rows": rows, "int8_layouts_ms": {**record["layouts_ms"], "chosen": record["chosen"]}, "calibration_images": len(reader)}
 
 
 def table(results: dict) -> str:

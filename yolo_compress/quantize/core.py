@@ -64,9 +64,12 @@ def quantize(
     artifacts: dict[str, Path] = {"fp32": fp32}
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
     if int8 and format == "onnx":
-        artifacts["int8"], info["int8_layouts_ms"] = quantize_int8(
-            fp32, out_dir / f"{pt.stem}_int8.onnx", reader, imgsz, calibration, per_channel
+        artifacts["int8"], record = quantize_int8(
+            fp32, out_dir / f"{pt.stem}_int8.onnx", reader, imgsz, calibration, per_channel, debug=debug
         )
+        info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
+        if debug:
+            info["int8_drift"] = record["drift"]
         info["calibration_images"] = len(reader)
     if int8 and format == "openvino":
         from yolo_compress.quantize.openvino import quantize_openvino
@@ -78,10 +81,6 @@ def quantize(
         artifacts["dynamic_int8"] = quantize_weights_dynamic(fp32, out_dir / f"{pt.stem}_dynamic_int8.onnx")
     report = measure_artifacts(artifacts, data if val else None, imgsz, runs)
     report.update(info)
-    if debug and "int8" in artifacts:
-        from yolo_compress.quantize.debug import layer_drift
-
-        report["int8_drift"] = layer_drift(fp32, artifacts["int8"], reader)
     save_dir = increment_path(Path(project) / pt.stem, mkdir=True)
     (save_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     LOGGER.info(format_report(report) + f"\nReport saved to {save_dir / 'report.json'}")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -64,6 +65,37 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+QDQ_SUFFIXES = ("_quantized", "_QuantizeLinear", "_DequantizeLinear", "_QuantizeLinear_Output", "_DequantizeLinear_Output",
+                "_scale", "_zero_point")
+
+
+def compact_qdq_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give the tensors and Q/DQ nodes that the quantizer added short names, and drop cached shape info.
+
+    The quantizer derives ~3000 long names from the layer names (e.g. '/model.22/m.0/attn/MatMul_output_0_
+    DequantizeLinear_Output'); on a nano model they are ~10% of the file. Original layer and tensor names are kept,
+    so the graph still reads the same in a viewer; ONNX Runtime recomputes shapes at load time.
+    """
+    graph = model.graph
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep or not name.endswith(QDQ_SUFFIXES):
+            return name
+        return names.setdefault(name, f"q{len(names)}")
+
+    for t in graph.initializer:
+        t.name = short(t.name)
+    for n in graph.node:
+        n.input[:] = [short(i) for i in n.input]
+        n.output[:] = [short(o) for o in n.output]
+        if n.op_type in {"QuantizeLinear", "DequantizeLinear"}:
+            n.name = short(n.name)
+    del graph.value_info[:]
+    return model
 
 
 def copy_metadata(src: onnx.ModelProto, dst: onnx.ModelProto) -> None:
@@ -124,11 +156,12 @@ def quantize_candidate(
 
 def quantize_int8(
     fp32: Path, dest: Path, reader: LetterboxReader, imgsz: int, calibration: str = "minmax",
-    per_channel: bool = True, runs: int = 30,
-) -> tuple[Path, dict[str, float]]:
+    per_channel: bool = True, runs: int = 30, debug: bool = False,
+) -> tuple[Path, dict[str, Any]]:
     """Build every candidate layout, time them interleaved with FP32 on this CPU, keep the fastest.
 
-    Returns the written INT8 path and the measured median latency (ms) per candidate and of FP32.
+    Returns the written INT8 path and a record of the measured median latency (ms) per candidate and of FP32, the
+    chosen layout and, with debug, the most drifting tensors (measured before names are compacted).
     """
     from yolo_compress.measure import latency
 
@@ -143,8 +176,13 @@ def quantize_int8(
         timing = {"fp32": times[0], **dict(zip(paths, times[1:]))}
         best = min(paths, key=timing.get)
         LOGGER.info("INT8 layouts (median ms, interleaved): " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()) + f" -> {best}")
-        save_with_metadata(onnx.load(str(paths[best])), fp32, dest)
-    return dest, {**timing, "chosen": best}
+        record: dict[str, Any] = {"layouts_ms": timing, "chosen": best}
+        if debug:
+            from yolo_compress.quantize.debug import layer_drift
+
+            record["drift"] = layer_drift(fp32, paths[best], reader)
+        save_with_metadata(compact_qdq_names(onnx.load(str(paths[best]))), fp32, dest)
+    return dest, record
 
 
 def convert_fp16(fp32: Path, dest: Path) -> Path:
