@@ -71,9 +71,7 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for model in opt.models:
         for imgsz in opt.imgsz:
-            tuned = root / f"{model}_{imgsz}" / "weights" / "best.pt"  # fine-tuned at this size, if it exists
-            pt = tuned if tuned.exists() else root / model / "weights" / "best.pt"
-            print(f"{model}@{imgsz}: {pt}")
+            pt = root / model / "weights" / "best.pt"
             results[f"{model}@{imgsz}"] = run_one(pt, data, imgsz, root / "quant" / f"{model}_{imgsz}", opt.fraction, opt.runs)
             results_path.write_text(json.dumps(results, indent=2))
     print(f"CPU: {describe()}\n" + table(results))
