@@ -18,6 +18,7 @@ from yolo_compress.quantize.graph import decode_tail
 
 
 def _require():
+    """The openvino and nncf modules, or a one-line error saying how to install them."""
     try:
         import nncf
         import openvino as ov
