@@ -130,8 +130,8 @@ def test_cli_rejects_bad_values():
 def test_openvino_without_extra_says_how_to_install(monkeypatch):
     import sys
 
-    from yolo_compress.quantize.openvino import _require
+    from yolo_compress.quantize.openvino import require_openvino
 
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if the extra were not installed
     with pytest.raises(ValueError, match=r"pip install 'yolo-compress\[openvino\]'"):
-        _require()
+        require_openvino()

@@ -58,9 +58,9 @@ def quantize(
     if not (int8 or half or dynamic):
         raise ValueError("'int8=False half=False dynamic=False' selects nothing to produce; enable at least one.")
     if format == "openvino":
-        from yolo_compress.quantize.openvino import _require
+        from yolo_compress.quantize.openvino import require_openvino
 
-        _require()  # the missing-extra message before any work
+        require_openvino()  # the missing-extra message before any work
     imgsz = imgsz or checkpoint_imgsz(pt)
     reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
     out_dir = Path(output) if output else pt.parent

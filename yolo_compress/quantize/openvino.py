@@ -17,7 +17,7 @@ from yolo_compress.quantize.calibration import LetterboxReader
 from yolo_compress.quantize.graph import decode_tail
 
 
-def _require():
+def require_openvino():
     """The openvino and nncf modules, or a one-line error saying how to install them."""
     try:
         import nncf
@@ -37,7 +37,7 @@ def _metadata(fp32: Path) -> dict:
 
 def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader) -> Path:
     """INT8 OpenVINO IR from the FP32 ONNX, calibrated on the same letterboxed images as the ONNX Runtime path."""
-    ov, nncf = _require()
+    ov, nncf = require_openvino()
     tail = decode_tail(onnx.load(str(fp32), load_external_data=False).graph)
     model = ov.convert_model(str(fp32))
     # OpenVINO names converted ops after their ONNX output tensors; match both the node and its outputs.
