@@ -19,10 +19,12 @@ COMMANDS = {
     "analyze": "yolo_compress.analysis:analyze_command",
     "compare": "yolo_compress.analysis:compare_command",
     "data": "yolo_compress.data.command:data_command",
+    "pipeline": "yolo_compress.pipeline.command:pipeline_command",
+    "report": "yolo_compress.report.build:report_command",
     "quantize": "yolo_compress.quantize.command:quantize_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
-POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "quantize": "model"}
+POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model", "quantize": "model"}
 
 HELP = """yolo-compress: make Ultralytics YOLO detectors smaller and faster.
 
@@ -32,6 +34,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   analyze  MODEL [threshold=1e-3] [imgsz=640] [plot=bn.png] [json=out.json]        params, GFLOPs, size, sparsity
   compare  A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]              side-by-side table with ratios
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
+  pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
+  report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [debug]
                                                                                    INT8/FP16 ONNX + size/latency/mAP report
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
