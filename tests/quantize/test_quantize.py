@@ -135,3 +135,16 @@ def test_openvino_without_extra_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if the extra were not installed
     with pytest.raises(ValueError, match=r"pip install 'yolo-compress\[openvino\]'"):
         require_openvino()
+
+
+def test_output_file_receives_the_main_artifact(tmp_path):
+    """A pipeline stage passes output=<stage>/int8.onnx and records that file as the stage's artifact."""
+    from yolo_compress.quantize.core import destinations
+
+    pt = tmp_path / "w" / "best.pt"
+    d = destinations(pt, tmp_path / "s" / "int8.onnx", int8=True, half=True, dynamic=False, format="onnx")
+    assert d["int8"] == tmp_path / "s" / "int8.onnx" and d["fp32"] == tmp_path / "s" / "best.onnx"
+    assert d["fp16"] == tmp_path / "s" / "best_fp16.onnx"
+    d = destinations(pt, tmp_path / "s" / "best.onnx", int8=False, half=True, dynamic=False, format="onnx")
+    assert d["fp16"] == tmp_path / "s" / "best.onnx" and d["fp32"] == tmp_path / "s" / "best_fp32.onnx"
+    assert destinations(pt, None, True, False, False, "onnx")["int8"] == tmp_path / "w" / "best_int8.onnx"

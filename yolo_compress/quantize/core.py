@@ -32,6 +32,26 @@ def _check_model(model: str | Path) -> Path:
     return pt
 
 
+def destinations(pt: Path, output: str | Path | None, int8: bool, half: bool, dynamic: bool, format: str) -> dict[str, Path]:
+    """Where each artifact goes. `output` is a folder, or a .onnx file that receives the main artifact (INT8, else
+    FP16, else dynamic INT8; what a pipeline stage records), the others going beside it under the checkpoint's stem."""
+    out = Path(output) if output else None
+    folder = pt.parent if out is None else (out.parent if out.suffix == ".onnx" else out)
+    paths = {
+        "fp32": folder / f"{pt.stem}.onnx",
+        "int8": folder / f"{pt.stem}_int8.onnx",
+        "int8_openvino": folder / f"{pt.stem}_int8_openvino_model",
+        "fp16": folder / f"{pt.stem}_fp16.onnx",
+        "dynamic_int8": folder / f"{pt.stem}_dynamic_int8.onnx",
+    }
+    if out is not None and out.suffix == ".onnx":
+        main = next(k for k, on in (("int8", int8 and format == "onnx"), ("fp16", half), ("dynamic_int8", dynamic)) if on)
+        paths[main] = out
+        if paths["fp32"] == out:
+            paths["fp32"] = folder / f"{pt.stem}_fp32.onnx"
+    return paths
+
+
 def quantize(
     model: str | Path,
     data: str | Path | None = None,
@@ -51,8 +71,9 @@ def quantize(
 ) -> dict[str, Any]:
     """Export `model` to FP32 ONNX and the requested INT8/FP16 variants, then measure them against FP32.
 
-    Artifacts go to `output` (default: the checkpoint's folder) as <stem>.onnx, <stem>_int8.onnx, <stem>_fp16.onnx,
-    <stem>_dynamic_int8.onnx (or <stem>_int8_openvino_model/); the report to runs/quantize/<stem>*/report.json.
+    Artifacts go to the checkpoint's folder, or `output` (see `destinations`), as <stem>.onnx, <stem>_int8.onnx,
+    <stem>_fp16.onnx, <stem>_dynamic_int8.onnx (or <stem>_int8_openvino_model/); the report to
+    runs/quantize/<stem>*/report.json.
     """
     pt = _check_model(model)
     if not (int8 or half or dynamic):
@@ -62,14 +83,16 @@ def quantize(
 
         require_openvino()  # the missing-extra message before any work
     imgsz = imgsz or checkpoint_imgsz(pt)
+    if format == "openvino" and output and Path(output).suffix == ".onnx" and not (half or dynamic):
+        raise ValueError(f"'output={output}' is a .onnx file, but format=openvino writes a folder; pass a folder.")
     reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
-    out_dir = Path(output) if output else pt.parent
-    fp32 = export_fp32(pt, imgsz, out_dir / f"{pt.stem}.onnx")
+    dest = destinations(pt, output, int8, half, dynamic, format)
+    fp32 = export_fp32(pt, imgsz, dest["fp32"])
     artifacts: dict[str, Path] = {"fp32": fp32}
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
     if int8 and format == "onnx":
         artifacts["int8"], record = quantize_int8(
-            fp32, out_dir / f"{pt.stem}_int8.onnx", reader, imgsz, calibration, per_channel, debug=debug
+            fp32, dest["int8"], reader, imgsz, calibration, per_channel, debug=debug
         )
         info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
         if debug:
@@ -78,11 +101,11 @@ def quantize(
     if int8 and format == "openvino":
         from yolo_compress.quantize.openvino import quantize_openvino
 
-        artifacts["int8_openvino"] = quantize_openvino(fp32, out_dir / f"{pt.stem}_int8_openvino_model", reader)
+        artifacts["int8_openvino"] = quantize_openvino(fp32, dest["int8_openvino"], reader)
     if half:
-        artifacts["fp16"] = convert_fp16(fp32, out_dir / f"{pt.stem}_fp16.onnx")
+        artifacts["fp16"] = convert_fp16(fp32, dest["fp16"])
     if dynamic:
-        artifacts["dynamic_int8"] = quantize_weights_dynamic(fp32, out_dir / f"{pt.stem}_dynamic_int8.onnx")
+        artifacts["dynamic_int8"] = quantize_weights_dynamic(fp32, dest["dynamic_int8"])
     report = measure_artifacts(artifacts, data if val else None, imgsz, runs)
     report.update(info)
     save_dir = increment_path(Path(project) / pt.stem, mkdir=True)
