@@ -92,7 +92,7 @@ def quantize(
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
     if int8 and format == "onnx":
         artifacts["int8"], record = quantize_int8(
-            fp32, dest["int8"], reader, imgsz, calibration, per_channel, debug=debug
+            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug
         )
         info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
         if debug:
