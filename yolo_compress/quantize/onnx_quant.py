@@ -177,7 +177,7 @@ def quantize_int8(
         best = min(paths, key=timing.get)
         LOGGER.info("INT8 layouts (median ms, interleaved): " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()) + f" -> {best}")
         if timing[best] >= timing["fp32"]:
-            LOGGER.warning(f"INT8: no layout beat FP32 at imgsz={imgsz} on this CPU (now); it is still written, for size.")
+            LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing the fastest.")
         record: dict[str, Any] = {"layouts_ms": timing, "chosen": best}
         if debug:
             from yolo_compress.quantize.debug import layer_drift
