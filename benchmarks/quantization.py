@@ -1,4 +1,5 @@
-"""FP32 ONNX vs yolo-compress INT8 vs Ultralytics' own `quantize=8` INT8 export: size, ORT latency, mAP50-95.
+"""FP32 ONNX vs yolo-compress INT8 vs Ultralytics' own `quantize=8` INT8 export (and yolo-compress FP16 and
+dynamic INT8): size, ORT latency, mAP50-95.
 
 Usage (after benchmarks/train_quantize_models.py):
   YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/quantization.py [--imgsz 160 320] [--models yolo26n yolo11n]
@@ -20,7 +21,7 @@ from ultralytics import YOLO
 from yolo_compress.measure import evaluate, file_size_mb, latency
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe
-from yolo_compress.quantize.onnx_quant import export_fp32, quantize_int8
+from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
 
 
 def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs: int) -> dict:
@@ -33,7 +34,9 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
     reader = calibration_reader(data, imgsz, fraction)
     ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz)
     ultra = Path(YOLO(str(ultra_dir / "best.pt")).export(format="onnx", quantize=8, data=str(data), imgsz=imgsz))
-    paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra}
+    paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra,
+             "yolo-compress fp16": convert_fp16(fp32, ours_dir / "best_fp16.onnx"),
+             "yolo-compress dynamic int8": quantize_weights_dynamic(fp32, ours_dir / "best_dynamic_int8.onnx")}
     times = dict(zip(paths, latency(list(paths.values()), imgsz=imgsz, runs=runs, warmup=10)))
     rows = {}
     for name, path in paths.items():
