@@ -28,7 +28,6 @@ CALIBRATION = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.
 WEIGHTED_OPS = {"Conv", "Gemm", "MatMul"}
 
 
-
 @dataclass(frozen=True)
 class Candidate:
     """One INT8 layout to time: which nodes get Q/DQ and the activation type."""
