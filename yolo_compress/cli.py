@@ -23,9 +23,10 @@ COMMANDS = {
     "report": "yolo_compress.report.build:report_command",
     "demo": "yolo_compress.demo:demo_command",
     "prune": "yolo_compress.pruning.command:prune_command",
+    "quantize": "yolo_compress.quantize.command:quantize_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
-POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model"}
+POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model", "quantize": "model"}
 
 HELP = """yolo-compress: make Ultralytics YOLO detectors smaller and faster.
 
@@ -40,6 +41,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
+  quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [debug]
+                                                                                   INT8/FP16 ONNX + size/latency/mAP report
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
   help                                                                             this text
 
