@@ -247,3 +247,9 @@ def train_command(args: dict[str, Any]) -> None:
     if not model:
         raise ArgumentError("'model' is required, e.g. 'yolo-compress train model=yolo26n.yaml data=data.yaml'.")
     YOLO(model).train(**args)
+
+
+# Techniques register last: their modules import Technique from this one.
+from yolo_compress.sparsity import SparsityTechnique  # noqa: E402
+
+TECHNIQUES.append(SparsityTechnique)
