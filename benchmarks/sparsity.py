@@ -89,8 +89,8 @@ def main() -> None:
     if any(proc.wait() for proc in procs):
         sys.exit("a training run failed")
     rows = {name: _summary(a.project / name, data, a.imgsz) for name in ("plain", "sparse")}
-    print(f"\nyolo26n fine-tuned {a.epochs} epochs from {model}, imgsz {a.imgsz}, batch {a.batch}, "
-          f"nbs {a.nbs}, {a.optimizer} lr0={a.lr0}, warmup {a.warmup_epochs:g} epoch(s); sparse: lambda_bn={a.lambda_bn:g}")
+    print(f"\nyolo26n fine-tuned {a.epochs} epochs from {model}, imgsz {a.imgsz}, batch {a.batch}, nbs {a.nbs}, "
+          f"{a.optimizer} lr0={a.lr0}, warmup {a.warmup_epochs:g} epoch(s); sparse: lambda_bn={a.lambda_bn:g}")
     print(f"{'':28}{'without':>12}{'with':>12}")
     for key, label, fmt in (("bn_sparsity", f"BN gammas < {BN_THRESHOLD:g}", "{:.1%}"),
                             ("bn_mean_abs_gamma", "mean |gamma|", "{:.4f}"),
