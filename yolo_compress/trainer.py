@@ -249,6 +249,8 @@ def train_command(args: dict[str, Any]) -> None:
     YOLO(model).train(**args)
 
 
-from yolo_compress.pruning.technique import ChannelPruning  # noqa: E402 (subclasses Technique, defined above)
+# Techniques register last: their modules import Technique from this one.
+from yolo_compress.pruning.technique import ChannelPruning  # noqa: E402
+from yolo_compress.sparsity import SparsityTechnique  # noqa: E402
 
-TECHNIQUES.append(ChannelPruning)
+TECHNIQUES.extend([SparsityTechnique, ChannelPruning])
