@@ -247,3 +247,8 @@ def train_command(args: dict[str, Any]) -> None:
     if not model:
         raise ArgumentError("'model' is required, e.g. 'yolo-compress train model=yolo26n.yaml data=data.yaml'.")
     YOLO(model).train(**args)
+
+
+from yolo_compress.distill.technique import Distillation  # noqa: E402 (subclasses Technique, defined above)
+
+TECHNIQUES.append(Distillation)
