@@ -4,6 +4,7 @@
 The student is typically a pruned yolo26n (`yolo-compress prune model=<baseline best.pt> pruning_ratio=0.5`), the
 teacher a trained yolo26s baseline (benchmarks/common.py). Arms run interleaved per seed (seed-major order), so the
 machine's load hits them alike; per-step time is training time only (validation excluded) divided by the steps.
+The step-time overhead is also timed interleaved in one process on one batch (the figure to quote).
 Reported: mAP50-95 / mAP50 of each run's best.pt on the synthetic val split, mean and spread over seeds.
 
 Usage: python benchmarks/distillation.py student=PATH [teacher=PATH] [epochs=5] [seeds=0,1,2] [fraction=1.0]
@@ -72,6 +73,69 @@ def run(arm: str, seed: int, student: Path, teacher: Path, data: Path, opt: dict
     return result
 
 
+def train_batch(data: Path, imgsz: int, batch: int) -> dict:
+    """One preprocessed training batch (images and labels) from the benchmark data."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_dataloader, build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    info = check_det_dataset(str(data))
+    dataset = build_yolo_dataset(get_cfg(overrides={"imgsz": imgsz}), info["train"], batch, info, mode="train")
+    b = next(iter(build_dataloader(dataset, batch, 0, shuffle=False)))
+    b["img"] = b["img"].float() / 255
+    return b
+
+
+def step_times(student: Path, teacher: Path, data: Path, opt: dict, steps: int = 10) -> dict:
+    """Seconds per forward+backward step of each arm, timed interleaved in one process (ratios survive shared load).
+
+    Same batch, same student weights; `builtin` goes through Ultralytics' DistillationModel, `ours` through
+    YOLODistiller with the benchmark's distill_type; optimizer and data loading are excluded (identical for all).
+    """
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.distill_model import DistillationModel
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from yolo_compress.distill import KnowledgeDistiller
+
+    imgsz, bs = int(opt["imgsz"]), int(opt["batch"])
+    b = train_batch(data, imgsz, bs)
+
+    def fresh():
+        m = load_checkpoint(student)[0]
+        m.args = get_cfg(overrides={"imgsz": imgsz})
+        for p in m.parameters():
+            p.requires_grad_(True)
+        return m.train()
+
+    plain, ours_student, builtin_student = fresh(), fresh(), fresh()
+    kd = KnowledgeDistiller(teacher, ours_student, float(opt["temperature"]), float(opt["distill_alpha"]),
+                            response=opt["distill_type"] in {"response", "yolo"},
+                            features=opt["distill_type"] in {"feature", "yolo"})
+    kd.attach()
+    builtin = DistillationModel(teacher_model=str(teacher), student_model=builtin_student).train()
+
+    def none_step():
+        plain.loss(b)[0].sum().backward()
+
+    def ours_step():
+        preds = ours_student(b["img"])
+        (ours_student.loss(b, preds)[0].sum() + kd(b["img"], preds) * bs).backward()
+
+    def builtin_step():
+        builtin.loss(b)[0].sum().backward()
+
+    arms = {"none": none_step, "builtin": builtin_step, "ours": ours_step}
+    times = {k: [] for k in arms}
+    for i in range(steps + 1):
+        for k, fn in arms.items():
+            t0 = time.perf_counter()
+            fn()
+            if i:  # the first round warms up
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def summary(results: list[dict], arms: list[str]) -> str:
     """Markdown table: mAP50-95 mean ± standard deviation over seeds (min-max), mean step time and its ratio to no KD."""
     rows = ["| arm | runs | mAP50-95 mean ± std (min-max) | mAP50 mean | per-step s | step time vs none |",
@@ -109,12 +173,15 @@ def main(argv: list[str]) -> None:
     results = [run(arm, int(s), Path(opt["student"]), teacher, data, opt)
                for s in opt["seeds"].split(",") for arm in arms]
     table = summary(results, arms)
+    steps = step_times(Path(opt["student"]), teacher, data, opt)
+    timing = " | ".join(f"{k} {v:.3f} s ({v / steps['none']:.2f}x)" for k, v in steps.items())
     report = {"options": opt, "teacher": str(teacher), "teacher_map": teacher_map, "student_start_map": student_map,
-              "results": results, "table": table}
+              "results": results, "table": table, "step_times_interleaved": steps}
     (Path(opt["out"]) / "report.json").write_text(json.dumps(report, indent=2))
     print(f"teacher {teacher}: mAP50-95 {teacher_map['map50_95']:.4f}; "
           f"student before fine-tuning: {student_map['map50_95']:.4f}")
     print(table)
+    print(f"forward+backward per step, interleaved, median of 10: {timing}")
 
 
 if __name__ == "__main__":
