@@ -26,7 +26,8 @@ from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
 from yolo_compress import measure  # noqa: E402
 
 DEFAULTS = dict(student=None, teacher=None, epochs=5, seeds="0,1,2", fraction=1.0, arms="none,builtin,ours",
-                distill_type="yolo", temperature=4.0, distill_alpha=0.7, imgsz=160, batch=32, warmup_epochs=1.0, teacher_epochs=20,
+                distill_type="yolo", temperature=4.0, distill_alpha=0.7, imgsz=160, batch=32, warmup_epochs=1.0,
+                teacher_epochs=20,
                 out=str(ROOT / "distillation"))
 
 
@@ -64,8 +65,8 @@ def run(arm: str, seed: int, student: Path, teacher: Path, data: Path, opt: dict
     model.add_callback("on_train_epoch_start", epoch_start)
     model.add_callback("on_train_epoch_end", epoch_end)
     model.train(data=str(data), epochs=int(opt["epochs"]), imgsz=int(opt["imgsz"]), batch=int(opt["batch"]),
-                seed=seed, deterministic=True, fraction=float(opt["fraction"]), warmup_epochs=float(opt["warmup_epochs"]),
-                workers=2, plots=False,
+                seed=seed, deterministic=True, fraction=float(opt["fraction"]),
+                warmup_epochs=float(opt["warmup_epochs"]), workers=2, plots=False,
                 project=str(out), name=name, exist_ok=True, **arm_args(arm, teacher, opt))
     metrics = measure.evaluate(out / name / "weights" / "best.pt", str(data), imgsz=int(opt["imgsz"]))
     result = {"arm": arm, "seed": seed, **metrics, "step_s": clock["train_s"] / max(clock["steps"], 1)}
@@ -137,7 +138,7 @@ def step_times(student: Path, teacher: Path, data: Path, opt: dict, steps: int =
 
 
 def summary(results: list[dict], arms: list[str]) -> str:
-    """Markdown table: mAP50-95 mean ± standard deviation over seeds (min-max), mean step time and its ratio to no KD."""
+    """Markdown table: mAP50-95 mean ± std over seeds (min-max), mean step time and its ratio to no KD."""
     rows = ["| arm | runs | mAP50-95 mean ± std (min-max) | mAP50 mean | per-step s | step time vs none |",
             "|---|---|---|---|---|---|"]
     by_arm = {a: [r for r in results if r["arm"] == a] for a in arms}

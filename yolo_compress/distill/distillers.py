@@ -51,10 +51,13 @@ class KnowledgeDistiller:
         if temperature <= 0:
             raise ArgumentError(f"'temperature={temperature}' is invalid. Valid 'temperature' values are a number > 0.")
         if not 0 <= alpha <= 1:
-            raise ArgumentError(f"'distill_alpha={alpha}' is invalid. Valid 'distill_alpha' values are a number in [0, 1].")
+            raise ArgumentError(
+                f"'distill_alpha={alpha}' is invalid. Valid 'distill_alpha' values are a number in [0, 1]."
+            )
         if feature_loss not in FEATURE_LOSSES:
             raise ArgumentError(
-                f"'distill_feature_loss={feature_loss}' is invalid. Valid values are one of {', '.join(FEATURE_LOSSES)}."
+                f"'distill_feature_loss={feature_loss}' is invalid. "
+                f"Valid 'distill_feature_loss' values are one of {', '.join(FEATURE_LOSSES)}."
             )
         device = next(student_model.parameters()).device
         if isinstance(teacher_model, (str, Path)):

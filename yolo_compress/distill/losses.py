@@ -114,7 +114,9 @@ def cwd(student_feat: torch.Tensor, teacher_feat: torch.Tensor, temperature: flo
     return kl.mean() * temperature**2
 
 
-def feature_mse(student_feat: torch.Tensor, teacher_feat: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def feature_mse(
+    student_feat: torch.Tensor, teacher_feat: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-location MSE averaged over channels; weighted by (B, H*W) teacher confidence when given."""
     mse = (student_feat.float() - teacher_feat.float()).pow(2).mean(1).flatten(1)
     return mse.mean() if weights is None else weighted_mean(mse, weights)

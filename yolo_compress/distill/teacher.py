@@ -17,7 +17,9 @@ def teacher_path(value: str | Path | None) -> Path:
         raise ArgumentError("'teacher_model' is required with 'distillation=True', e.g. 'teacher_model=yolo26s.pt'.")
     path = Path(value)
     if path.suffix != ".pt":
-        raise ArgumentError(f"'teacher_model={value}' is invalid. Valid 'teacher_model' values are Ultralytics .pt files.")
+        raise ArgumentError(
+            f"'teacher_model={value}' is invalid. Valid 'teacher_model' values are Ultralytics .pt files."
+        )
     if not path.is_file():
         raise ArgumentError(f"'teacher_model={value}' does not exist. Pass the path of a trained detection .pt file.")
     return path
@@ -41,7 +43,9 @@ def head(model: nn.Module) -> nn.Module:
     return model.model[-1]
 
 
-def check_compatible(teacher: nn.Module, student: nn.Module, names: dict | None = None, what: str = "teacher_model") -> None:
+def check_compatible(
+    teacher: nn.Module, student: nn.Module, names: dict | None = None, what: str = "teacher_model"
+) -> None:
     """Refuse a teacher whose task, classes or feature levels differ from the student's (one-line ArgumentError)."""
     task = getattr(teacher, "task", None)
     if task != "detect":
@@ -52,7 +56,9 @@ def check_compatible(teacher: nn.Module, student: nn.Module, names: dict | None 
     t_names = {int(k): v for k, v in dict(teacher.names).items()}
     s_names = {int(k): v for k, v in dict(names if names is not None else student.names).items()}
     if t_names != s_names:
-        raise ArgumentError(f"'{what}' class names {list(t_names.values())} differ from the data's {list(s_names.values())}.")
+        raise ArgumentError(
+            f"'{what}' class names {list(t_names.values())} differ from the data's {list(s_names.values())}."
+        )
     t_strides, s_strides = (m.stride.flatten().tolist() for m in (teacher, student))
     if t_strides != s_strides:
         raise ArgumentError(

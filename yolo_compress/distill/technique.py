@@ -41,7 +41,7 @@ class Distillation(Technique):
         teacher_path(c.teacher_model)
         self.weight = kd_weight(c.distill_alpha)
         if c.distill_alpha == 0:
-            LOGGER.warning("yolo-compress: 'distill_alpha=0' gives distillation no weight; the teacher only costs time.")
+            LOGGER.warning("yolo-compress: 'distill_alpha=0' gives distillation no weight: the teacher only adds time.")
         self.response = c.distill_type in {"response", "yolo"}
         self.features = c.distill_features or c.distill_type in {"feature", "yolo"}
         self.distiller: KnowledgeDistiller | None = None
@@ -66,7 +66,8 @@ class Distillation(Technique):
             # Added here, after CompressionTrainer's own epoch-start callback, so it runs after any pruning surgery.
             self.trainer.add_callback("on_train_epoch_start", self._follow_surgery)
         kinds = " + ".join(k for k, on in (("response", self.response), ("feature", self.features)) if on)
-        LOGGER.info(f"yolo-compress: distilling {c.teacher_model} ({kinds}, T={c.temperature}, alpha={c.distill_alpha})")
+        LOGGER.info(f"yolo-compress: distilling {c.teacher_model} ({kinds}, T={c.temperature}, "
+                    f"alpha={c.distill_alpha})")
 
     def _follow_surgery(self, trainer=None) -> None:
         """After pruning changed the student's neck widths, rebuild the adapters and the optimizer that trains them."""
