@@ -43,14 +43,14 @@ def _polygon(cls: int, cx: float, cy: float, r: float, angle: float) -> np.ndarr
     )
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _background(rng: np.random.Generator, size: int, noise: float) -> np.ndarray:
     """Smooth colour gradient plus Gaussian noise and a few faint lines as clutter."""
     base = rng.integers(40, 200, size=3)
     ramp = np.linspace(-30, 30, size, dtype=np.float32)
     img = np.empty((size, size, 3), np.float32)
     img[:] = base
     img += ramp[None, :, None] if rng.random() < 0.5 else ramp[:, None, None]
-    img += rng.normal(0, 18, img.shape)
+    img += rng.normal(0, noise, img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(2, 6))):
         p1, p2 = rng.integers(0, size, 2), rng.integers(0, size, 2)
@@ -59,13 +59,15 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return img
 
 
-def make_image(rng: np.random.Generator, size: int, max_objects: int) -> tuple[np.ndarray, list[tuple]]:
-    """One image and its labels as (cls, xc, yc, w, h), normalised."""
-    img = _background(rng, size)
+def make_image(
+    rng: np.random.Generator, size: int, max_objects: int, radius: tuple[float, float] = (0.06, 0.2), noise: float = 18.0
+) -> tuple[np.ndarray, list[tuple]]:
+    """One image and its labels as (cls, xc, yc, w, h), normalised; `radius` is the shapes' size range (of `size`)."""
+    img = _background(rng, size, noise)
     labels = []
     for _ in range(int(rng.integers(1, max_objects + 1))):
         cls = int(rng.integers(0, len(CLASSES)))
-        r = float(rng.uniform(0.06, 0.2) * size)
+        r = float(rng.uniform(*radius) * size)
         cx, cy = (float(rng.uniform(r, size - r)) for _ in range(2))
         colour = _colour(rng)
         if cls == 0:
@@ -88,21 +90,26 @@ def make_dataset(
     imgsz: int = 160,
     max_objects: int = 4,
     seed: int = 0,
+    radius: tuple[float, float] = (0.06, 0.2),
+    noise: float = 18.0,
 ) -> Path:
     """Write images/{train,val}, labels/{train,val} and data.yaml under `out`; return the data.yaml path.
 
     The same arguments always give byte-identical files (one generator per image, seeded by (seed, split, index)).
+    Larger `radius` and lower `noise` make an easier task (the demo uses one, to converge in minutes).
     """
     out = Path(out).resolve()
     for name, value, low in (("n_train", n_train, 1), ("n_val", n_val, 1), ("imgsz", imgsz, 32), ("max_objects", max_objects, 1)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"'{name}={value}' is invalid. Valid '{name}' values are integers >= {low}.")
+    if not 0 < radius[0] <= radius[1] <= 0.5:
+        raise ValueError(f"'radius={radius}' is invalid. Valid 'radius' values are (min, max) with 0 < min <= max <= 0.5.")
     for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val))):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             rng = np.random.default_rng([seed, split_id, i])
-            img, labels = make_image(rng, imgsz, max_objects)
+            img, labels = make_image(rng, imgsz, max_objects, radius, noise)
             cv2.imwrite(str(out / "images" / split / f"{i:05d}.png"), img)
             lines = [f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}" for c, x, y, w, h in labels]
             (out / "labels" / split / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
