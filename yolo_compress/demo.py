@@ -21,10 +21,10 @@ from yolo_compress.pipeline.command import run_and_compare
 # model, while AdamW's per-weight normalisation is unaffected (docs/sparsity.md).
 ADAMW = {"optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1, "nbs": 16}
 DEMO_STAGES = [
-    {"name": "baseline", "train": {"epochs": 20, **ADAMW}},
-    {"name": "sparsity", "train": {"epochs": 5, "l1_regularization": True, "lambda_l1": 0.0, "lambda_bn": 5.0e-4,
+    {"name": "baseline", "train": {"epochs": 16, **ADAMW}},
+    {"name": "sparsity", "train": {"epochs": 4, "l1_regularization": True, "lambda_l1": 0.0, "lambda_bn": 5.0e-4,
                                    **ADAMW}},
-    {"name": "prune", "prune": {"pruning_ratio": 0.5, "importance_metric": "bn"}},
+    {"name": "prune", "prune": {"pruning_ratio": 0.4, "importance_metric": "bn"}},
     {"name": "distill", "train": {"epochs": 8, "distillation": True, "teacher_model": "stage:baseline",
                                   "distill_type": "yolo", **ADAMW}},
     {"name": "int8", "quantize": {"int8": True}},
