@@ -223,15 +223,20 @@ class LayerPruner:
                 self.sensitivity(images)
             names = [r["block"] for r in sorted(self.scores, key=lambda r: r["distortion"])]
         by_name = {r["block"]: r for r in self.scores or []}
+        blocks = {b.name: b for b in self.blocks()}  # resolved before any removal shifts ModuleList indices
+        unknown = [n for n in names if n not in blocks]
+        if unknown:
+            raise ValueError(f"blocks {', '.join(unknown)} are not removable blocks of this model; accepted: "
+                             f"{', '.join(blocks)}")
         removed = []
         for name in names:
             if n_blocks and len(removed) == n_blocks:
                 break
             if target_flops is not None and measure.gflops(model, self.imgsz) <= target_flops * flops_before:
                 break
-            block = next((b for b in self.blocks() if b.name == name), None)
-            if block is None:  # inside a block removed earlier
+            if any(name.startswith(r["block"] + ".") for r in removed):  # inside a block removed earlier
                 continue
+            block = blocks[name]
             remove_block(block)
             info = by_name.get(name, {})
             removed.append({"block": name, "type": block.type, "kind": block.kind, "residual": block.residual,
