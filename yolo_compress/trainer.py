@@ -251,4 +251,7 @@ def train_command(args: dict[str, Any]) -> None:
 
 from yolo_compress.pruning.technique import ChannelPruning  # noqa: E402 (subclasses Technique, defined above)
 
+from yolo_compress.pruning.layer_technique import LayerPruning  # noqa: E402
+
 TECHNIQUES.append(ChannelPruning)
+TECHNIQUES.append(LayerPruning)

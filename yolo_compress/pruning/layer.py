@@ -50,7 +50,7 @@ def is_residual(m: nn.Module) -> bool:
     if isinstance(m, (Bottleneck, PSABlock)):
         return bool(m.add)
     if isinstance(m, nn.Sequential):
-        return len(m) > 0 and all(is_residual(b) for b in m)
+        return all(is_residual(b) for b in m)  # an emptied Sequential is the identity
     return False
 
 
@@ -82,11 +82,13 @@ def _same_width(block: Block) -> bool:
     items = list(block.container)
     if items[-1] is block.module:
         return True
-    return _out_width(block.module) == block.owner.c
+    return _out_width(block.module, block.owner.c) == block.owner.c
 
 
-def _out_width(m: nn.Module) -> int:
-    """Output channels of a C2f inner block (Bottleneck ``cv2``, C3/C3k ``cv3``, else the last Conv2d)."""
+def _out_width(m: nn.Module, c: int) -> int:
+    """Output channels of a C2f inner block reading ``c`` channels (residual: ``c``; Bottleneck ``cv2``, C3k ``cv3``)."""
+    if is_residual(m):
+        return c
     last = getattr(m, "cv3", None) or getattr(m, "cv2", None)
     if last is not None and hasattr(last, "conv"):
         return last.conv.out_channels
@@ -95,7 +97,7 @@ def _out_width(m: nn.Module) -> int:
 
 def _cv2_offsets(c2f: nn.Module) -> list[int]:
     """Channel offsets in ``cv2``'s input of each concatenated tensor: cv1 halves, then every block output."""
-    widths = [c2f.c, c2f.c] + [_out_width(b) for b in c2f.m]
+    widths = [c2f.c, c2f.c] + [_out_width(b, c2f.c) for b in c2f.m]
     offsets = [0]
     for w in widths:
         offsets.append(offsets[-1] + w)

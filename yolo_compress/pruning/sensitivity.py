@@ -1,7 +1,8 @@
 """Sensitivity analysis for layer and channel pruning, on a fixed calibration batch.
 
-Proxy: relative output distortion, ``sum ||f'(x) - f(x)||^2 / sum ||f(x)||^2`` over the raw head outputs (box
-regression and sigmoid class scores of every branch) on a fixed batch of real images, model in eval mode.
+Proxy: relative output distortion, ``||f'(x) - f(x)||^2 / ||f(x) - mean f(x)||^2`` averaged over the raw head
+outputs (box regression and sigmoid class scores of every branch); the denominator is the output's variation, not its
+energy, so constant offsets (anchor-relative boxes, the score prior) do not hide changes on a fixed batch of real images, model in eval mode.
 Why this and not mAP on a validation subset: it needs no labels and one forward per candidate, it is smooth (mAP on
 a few images is dominated by noise and by the confidence threshold), and every candidate sees the same input, so the
 ranking is deterministic. It measures how far the unpruned network's function moves, which fine-tuning must undo; it
@@ -64,10 +65,10 @@ def reference(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def distortion(model: nn.Module, images: torch.Tensor, ref: list[torch.Tensor]) -> float:
-    """Relative squared error of ``model``'s head outputs against ``ref``."""
+    """Squared error of ``model``'s head outputs against ``ref``, relative to the variation of ``ref``."""
     out = reference(model, images)
-    num = sum(float((a - b).pow(2).sum()) for a, b in zip(out, ref))
-    return num / max(sum(float(b.pow(2).sum()) for b in ref), 1e-12)
+    return sum(float((a - b).pow(2).sum()) / max(float((b - b.mean()).pow(2).sum()), 1e-12)
+               for a, b in zip(out, ref)) / len(ref)
 
 
 def calibration_images(data: str | None, imgsz: int, n: int = 8, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -1,10 +1,10 @@
 """`yolo-compress suggest`: per-layer channel ratios and blocks to remove that meet a FLOPs target.
 
-Rule: every candidate (a block to remove, or a channel group at one of the probed ratios) is taken while its
-distortion when pruned alone (see ``sensitivity``) is at most a threshold ``tau``; each group gets the largest probed
-ratio under ``tau``. Equal marginal distortion is the least-predicted-loss allocation when distortions add up; the
-threshold is found by bisection on the GFLOPs measured after really applying the plan to a copy of the model, so
-the plan lands on the target within the granularity of one candidate.
+Rule: candidates (a block to remove, or a channel group at one of the probed ratios) are ranked by their distortion
+when pruned alone (see ``sensitivity``) and taken in that order up to a threshold ``tau``; each group gets the
+largest ratio taken. Equal marginal distortion is the least-predicted-loss allocation when distortions add up; the
+number of candidates taken is found by bisection on the GFLOPs measured after really applying the plan to a copy of
+the model, so the plan lands on the target within the granularity of one candidate.
 
 ``target_flops`` is the fraction of GFLOPs KEPT (0.5 = half the FLOPs of the input model).
 """
@@ -83,17 +83,23 @@ def prune_layers(model: nn.Module, args: dict, imgsz: int) -> LayerPlan:
     return LayerPruner(model, imgsz).prune(n_blocks, target, images)
 
 
-def plan_at(tau: float, blocks: list[dict], channels: list[dict]) -> dict:
-    """Blocks and per-group ratios whose solo distortion is at most ``tau``."""
+def ranked(blocks: list[dict], channels: list[dict]) -> list[dict]:
+    """All candidates, least distortion first (a block, or one channel group at one probed ratio)."""
+    cands = [{"distortion": b["distortion"], "block": b["block"]} for b in blocks]
+    cands += [{"distortion": c["distortion"], "group": c["group"], "ratio": float(c["ratio"])} for c in channels]
+    return sorted(cands, key=lambda c: c["distortion"])
+
+
+def plan_of(taken: list[dict]) -> dict:
+    """Blocks to remove and per-group ratios (the largest taken) of a prefix of the ranked candidates."""
     ratios: dict[str, float] = {}
-    for r in channels:
-        if r["distortion"] <= tau:
-            ratios[r["group"]] = max(ratios.get(r["group"], 0.0), float(r["ratio"]))
     removed: list[str] = []
-    for b in sorted(blocks, key=lambda b: b["distortion"]):
-        if b["distortion"] <= tau and not any(b["block"].startswith(r + ".") for r in removed):
-            removed.append(b["block"])
-    return {"remove_blocks": removed, "layer_ratios": ratios}
+    for c in taken:
+        if "group" in c:
+            ratios[c["group"]] = max(ratios.get(c["group"], 0.0), c["ratio"])
+        elif not any(c["block"].startswith(r + ".") for r in removed):
+            removed.append(c["block"])
+    return {"remove_blocks": removed, "layer_ratios": ratios, "tau": taken[-1]["distortion"] if taken else 0.0}
 
 
 def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l1",
@@ -102,16 +108,16 @@ def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importanc
     blocks = LayerPruner(model, imgsz).sensitivity(images)
     channels = sensitivity.channel_sensitivity(model, images, importance_metric=importance_metric, round_to=round_to)
     base = measure.gflops(model, imgsz)
-    taus = sorted({0.0} | {r["distortion"] for r in blocks + channels})
+    cands = ranked(blocks, channels)
     cache: dict[int, tuple[dict, float]] = {}
 
-    def kept(i: int) -> float:
-        if i not in cache:
-            plan = plan_at(taus[i], blocks, channels)
-            cache[i] = plan, apply_plan(copy.deepcopy(model), plan, imgsz, importance_metric, round_to).gflops_after / base
-        return cache[i][1]
+    def kept(k: int) -> float:
+        if k not in cache:
+            plan = plan_of(cands[:k])
+            cache[k] = plan, apply_plan(copy.deepcopy(model), plan, imgsz, importance_metric, round_to).gflops_after / base
+        return cache[k][1]
 
-    lo, hi = 0, len(taus) - 1  # bisection for the smallest tau whose plan keeps at most target_flops
+    lo, hi = 0, len(cands)  # bisection for the shortest prefix whose plan keeps at most target_flops
     if kept(hi) > target_flops:
         LOGGER.warning(f"target_flops={target_flops} is out of reach: pruning every candidate keeps {kept(hi):.1%}")
         lo = hi
@@ -121,9 +127,9 @@ def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importanc
             hi = mid
         else:
             lo = mid + 1
-    best = min((i for i in (lo - 1, lo) if i >= 0), key=lambda i: abs(kept(i) - target_flops))
+    best = min((k for k in (lo - 1, lo) if k >= 0), key=lambda k: abs(kept(k) - target_flops))
     plan, frac = cache[best]
-    return {**plan, "tau": taus[best], "gflops_kept": round(frac, 4)}, blocks, channels
+    return {**plan, "gflops_kept": round(frac, 4)}, blocks, channels
 
 
 def write_plan_yaml(plan: dict, path: Path, header: str) -> Path:
