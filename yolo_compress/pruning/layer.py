@@ -201,7 +201,7 @@ class LayerPruner:
         base_flops, base_params = measure.gflops(model, self.imgsz), count_params(model)
         rows = []
         for block in TQDM(self.blocks(), desc="block sensitivity"):
-            trial = copy.deepcopy(model)
+            trial = clean_copy(model)
             remove_block(_same_block(trial, block))
             rows.append({"block": block.name, "type": block.type, "kind": block.kind, "residual": block.residual,
                          "distortion": distortion(trial, images, ref),
@@ -250,6 +250,16 @@ class LayerPruner:
             LOGGER.warning(f"layer pruning kept {flops_after / flops_before:.1%} of GFLOPs, above target_flops="
                            f"{target_flops}: no removable block left (combine with channel pruning via 'suggest')")
         return LayerPlan(removed, params_before, count_params(model), flops_before, flops_after)
+
+
+def clean_copy(model: nn.Module) -> nn.Module:
+    """Deep copy without the training criterion (during training it references the trainer and its data loaders)."""
+    criterion = model.__dict__.pop("criterion", None)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        if criterion is not None:
+            model.criterion = criterion
 
 
 def _same_block(model: nn.Module, block: Block) -> Block:

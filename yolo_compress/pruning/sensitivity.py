@@ -16,7 +16,6 @@ their physical removal computes downstream. One channel-pruning plan per ratio g
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,7 @@ from ultralytics.data.augment import LetterBox
 from ultralytics.utils import ASSETS, TQDM
 
 from yolo_compress.pruning.channel import ChannelPruner
-from yolo_compress.pruning.layer import write_rows
+from yolo_compress.pruning.layer import clean_copy, write_rows
 
 RATIOS = (0.25, 0.5, 0.75)  # channel ratios probed per group
 
@@ -95,7 +94,7 @@ def channel_sensitivity(model: nn.Module, images: torch.Tensor, ratios=RATIOS, i
     norms = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
     rows = []
     for ratio in ratios:
-        plan = ChannelPruner(copy.deepcopy(model), ratio, importance_metric, round_to=round_to).prune()
+        plan = ChannelPruner(clean_copy(model), ratio, importance_metric, round_to=round_to).prune()
         for g in TQDM(plan.groups, desc=f"channel sensitivity ratio={ratio}"):
             if g["after"] == g["before"]:
                 continue
