@@ -86,7 +86,7 @@ def _same_width(block: Block) -> bool:
 
 
 def _out_width(m: nn.Module, c: int) -> int:
-    """Output channels of a C2f inner block reading ``c`` channels (residual: ``c``; Bottleneck ``cv2``, C3k ``cv3``)."""
+    """Output channels of a C2f inner block reading ``c`` channels (residual: c; Bottleneck cv2, C3k cv3)."""
     if is_residual(m):
         return c
     last = getattr(m, "cv3", None) or getattr(m, "cv2", None)

@@ -2,7 +2,8 @@
 
 Proxy: relative output distortion, ``||f'(x) - f(x)||^2 / ||f(x) - mean f(x)||^2`` averaged over the raw head
 outputs (box regression and sigmoid class scores of every branch); the denominator is the output's variation, not its
-energy, so constant offsets (anchor-relative boxes, the score prior) do not hide changes on a fixed batch of real images, model in eval mode.
+energy, so constant offsets (anchor-relative boxes, the score prior) do not hide changes. It is measured on a fixed
+batch of real images, model in eval mode.
 Why this and not mAP on a validation subset: it needs no labels and one forward per candidate, it is smooth (mAP on
 a few images is dominated by noise and by the confidence threshold), and every candidate sees the same input, so the
 ranking is deterministic. It measures how far the unpruned network's function moves, which fine-tuning must undo; it

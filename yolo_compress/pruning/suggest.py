@@ -11,7 +11,6 @@ the model, so the plan lands on the target within the granularity of one candida
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from yolo_compress import measure
 from yolo_compress.cfg import ArgumentError, DEFAULTS, validate
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner, count_params
-from yolo_compress.pruning.layer import LayerPlan, LayerPruner, rename_map
+from yolo_compress.pruning.layer import LayerPlan, LayerPruner, clean_copy, rename_map
 from yolo_compress.pruning.shortcuts import load_multipliers
 
 KEYS = ("model", "data", "imgsz", "target_flops", "max_map_drop", "importance_metric", "round_to", "batch",
@@ -114,7 +113,8 @@ def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importanc
     def kept(k: int) -> float:
         if k not in cache:
             plan = plan_of(cands[:k])
-            cache[k] = plan, apply_plan(copy.deepcopy(model), plan, imgsz, importance_metric, round_to).gflops_after / base
+            pruned = apply_plan(clean_copy(model), plan, imgsz, importance_metric, round_to)
+            cache[k] = plan, pruned.gflops_after / base
         return cache[k][1]
 
     lo, hi = 0, len(cands)  # bisection for the shortest prefix whose plan keeps at most target_flops
@@ -185,13 +185,15 @@ def check_map(model: nn.Module, plan: dict, args: dict, imgsz: int, opt: dict, o
     """mAP of the plan applied without fine-tuning against max_map_drop (an upper bound on the drop after it)."""
     from yolo_compress.pruning.checkpoint import save_checkpoint
 
-    pruned = copy.deepcopy(model)
+    pruned = clean_copy(model)
     apply_plan(pruned, plan, imgsz, opt["importance_metric"], opt["round_to"])
     trial = save_checkpoint(pruned, out_dir / "plan_trial.pt")
     batch, device = int(args.get("batch") or 16), args.get("device")
-    before = measure.evaluate(args["model"], args["data"], imgsz, batch, device)["map50_95"]
-    after = measure.evaluate(trial, args["data"], imgsz, batch, device)["map50_95"]
-    trial.unlink()
+    try:
+        before = measure.evaluate(args["model"], args["data"], imgsz, batch, device)["map50_95"]
+        after = measure.evaluate(trial, args["data"], imgsz, batch, device)["map50_95"]
+    finally:
+        trial.unlink()
     drop = before - after
     level = LOGGER.info if drop <= args["max_map_drop"] else LOGGER.warning
     level(f"mAP50-95 {before:.4f} -> {after:.4f} with the plan before fine-tuning (drop {drop:.4f}, "
