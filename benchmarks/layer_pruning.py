@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
+from ultralytics.nn.tasks import load_checkpoint  # noqa: E402
+
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import ChannelPruner  # noqa: E402
 from yolo_compress.pruning.command import prune_command  # noqa: E402
@@ -30,7 +32,7 @@ OUT = ROOT / "layer_pruning"
 
 def matching_ratio(model_path: Path, kept: float, imgsz: int) -> float:
     """Uniform channel ratio whose pruned GFLOPs fraction is closest to ``kept`` (bisection on real prunes)."""
-    model = measure.load_model(model_path)
+    model = load_checkpoint(model_path)[0].float()  # unfused, as `prune` loads it (load_model fuses Conv+BN)
     base = measure.gflops(model, imgsz)
     lo, hi = 0.0, 0.9
     for _ in range(7):
@@ -67,14 +69,14 @@ def main(ft: int = 5, layer_flops: float = 0.8, suggest_flops: float = 0.5, imgs
     data = synthetic_data(imgsz=imgsz)
     base = baseline("yolo26n.yaml", imgsz=imgsz, epochs=40, data=data)
     OUT.mkdir(parents=True, exist_ok=True)
-    base_flops = measure.gflops(measure.load_model(base), imgsz)
+    base_flops = measure.gflops(load_checkpoint(base)[0], imgsz)
     layer = prune(base, "prune_layer", imgsz, pruning_method="layer", target_flops=layer_flops, data=str(data))
     plan = suggest_command({"model": str(base), "data": str(data), "imgsz": imgsz, "target_flops": suggest_flops,
                             "project": str(OUT), "name": "suggest", "exist_ok": True})
     sugg = prune(base, "prune_suggest", imgsz, shortcut_config=str(plan))
     pruned = {"layer": layer, "suggest (layer+channel)": sugg}
     for label, pt in list(pruned.items()):
-        kept = measure.gflops(measure.load_model(pt), imgsz) / base_flops
+        kept = measure.gflops(load_checkpoint(pt)[0], imgsz) / base_flops
         ratio = matching_ratio(base, kept, imgsz)
         pruned[f"channel l1 {ratio} (= {label} FLOPs)"] = prune(base, f"prune_channel_{ratio}", imgsz,
                                                                    pruning_ratio=ratio)
