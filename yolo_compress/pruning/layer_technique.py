@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+import torch.distributed as dist
 from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
@@ -15,7 +15,7 @@ CALIBRATION_IMAGES = 8  # images of the first training batch used as the fixed s
 
 
 class LayerPruning(Technique):
-    """Rank blocks by output distortion on one training batch (the same on every DDP rank: the loader is seeded),
+    """Rank blocks by output distortion on one training batch (rank 0's ranking is shared with every DDP rank),
     remove the least sensitive until `prune_blocks` or `target_flops` is met, then rebuild optimizer, EMA, ...
     """
 
@@ -43,7 +43,13 @@ class LayerPruning(Technique):
         device = next(model.parameters()).device
         images = next(iter(trainer.train_loader))["img"][:CALIBRATION_IMAGES].to(device).float() / 255
         was_training = model.training
-        plan = LayerPruner(model, imgsz=trainer.args.imgsz).prune(c.prune_blocks, c.target_flops, images)
+        pruner = LayerPruner(model, imgsz=trainer.args.imgsz)
+        order = [r["block"] for r in sorted(pruner.sensitivity(images), key=lambda r: r["distortion"])]
+        if dist.is_available() and dist.is_initialized():  # ranks saw different batches: rank 0's ranking wins
+            shared = [order]
+            dist.broadcast_object_list(shared, src=0)
+            order = shared[0]
+        plan = pruner.prune(c.prune_blocks, c.target_flops, names=order)
         model.train(was_training)
         trainer.rebuild_after_surgery()
         trainer.best_fitness = None  # best.pt must be one of the pruned epochs
