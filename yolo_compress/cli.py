@@ -19,11 +19,15 @@ COMMANDS = {
     "analyze": "yolo_compress.analysis:analyze_command",
     "compare": "yolo_compress.analysis:compare_command",
     "data": "yolo_compress.data.command:data_command",
+    "pipeline": "yolo_compress.pipeline.command:pipeline_command",
+    "report": "yolo_compress.report.build:report_command",
+    "demo": "yolo_compress.demo:demo_command",
     "prune": "yolo_compress.pruning.command:prune_command",
     "suggest": "yolo_compress.pruning.suggest:suggest_command",
+    "quantize": "yolo_compress.quantize.command:quantize_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
-POSITIONAL = {"analyze": "model", "compare": "models", "data": "action"}
+POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model", "quantize": "model"}
 
 HELP = """yolo-compress: make Ultralytics YOLO detectors smaller and faster.
 
@@ -37,6 +41,11 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
            pruning_method=layer prune_blocks=N|target_flops=0.7 [data=data.yaml]       remove whole blocks
   suggest  model=best.pt [data=data.yaml] [target_flops=0.5] [max_map_drop=0.01]   sensitivity + plan.yaml for prune
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
+  pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
+  report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
+  demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
+  quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [debug]
+                                                                                   INT8/FP16 ONNX + size/latency/mAP report
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
   help                                                                             this text
 

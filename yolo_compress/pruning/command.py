@@ -117,8 +117,8 @@ def prune_command(args: dict[str, Any]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.args = dict(ckpt.get("train_args") or {})
     layered = isinstance(plan, LayerPlan)
-    meta = {"removed_blocks": [b["block"] for b in plan.blocks], "channel_groups": getattr(plan.channels, "groups", None)} \
-        if layered else {"groups": plan.groups}
+    meta = {"removed_blocks": [b["block"] for b in plan.blocks],
+            "channel_groups": getattr(plan.channels, "groups", None)} if layered else {"groups": plan.groups}
     save_checkpoint(model, dst, ckpt.get("train_args"), {"pruning": {**opt, "source": str(src), **meta}})
     files = plan.write(out_dir) if layered else write_plan(plan, out_dir)
     LOGGER.info(plan.table())

@@ -1,0 +1,1 @@
+"""Multi-stage compression pipelines (sparsity, prune, distill, quantize) from one YAML recipe."""

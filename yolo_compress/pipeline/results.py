@@ -1,0 +1,83 @@
+"""The comparison that ends a pipeline: every stage's artifact measured the same way, side by side.
+
+Latency is ONNX Runtime CPU latency for every row (PyTorch checkpoints are exported to FP32 ONNX first), timed
+interleaved in one loop, so the speed-ups compare like with like and include the INT8 stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ultralytics.utils import TQDM
+
+from yolo_compress import measure
+
+COLUMNS = (
+    ("stage", "stage", "{}"),
+    ("params", "params", "{:,}"),
+    ("gflops", "GFLOPs", "{:.3f}"),
+    ("size_mb", "size (MB)", "{:.2f}"),
+    ("latency_ms", "ORT latency (ms)", "{:.2f}"),
+    ("speedup", "speed-up", "{:.2f}×"),
+    ("map50_95", "mAP50-95", "{:.4f}"),
+    ("map_delta", "ΔmAP50-95", "{:+.4f}"),
+)
+
+
+def onnx_for(artifact: Path, imgsz: int, work_dir: Path, name: str) -> Path:
+    """The artifact itself if ONNX, else its FP32 ONNX export at imgsz, made in work_dir (never beside the input)."""
+    if measure.is_onnx(artifact):
+        return artifact
+    onnx = work_dir / f"{name}_{imgsz}.onnx"
+    if not onnx.exists():
+        from ultralytics import YOLO
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        copy = work_dir / f"{name}_{imgsz}.pt"
+        shutil.copyfile(artifact, copy)
+        YOLO(str(copy)).export(format="onnx", imgsz=imgsz, verbose=False)
+        copy.unlink()
+    return onnx
+
+
+def measure_artifacts(
+    stages: list[tuple[str, Path]], data: str, imgsz: int, work_dir: Path, runs: int = 100
+) -> list[dict[str, Any]]:
+    """Params, GFLOPs, size, interleaved ORT latency and mAP50-95 of each (stage, artifact); ratios vs the first."""
+    rows, last_gflops = [], None
+    for name, artifact in TQDM(stages, desc="measuring artifacts"):
+        s = measure.summarize(artifact, imgsz)
+        # An ONNX artifact (e.g. INT8) computes the same network as the checkpoint it came from.
+        last_gflops = s["gflops"] if s["gflops"] is not None else last_gflops
+        rows.append({"stage": name, "artifact": str(artifact), "params": s["params"], "gflops": last_gflops,
+                     "size_mb": s["size_mb"], "onnx": str(onnx_for(artifact, imgsz, work_dir, name)),
+                     **measure.evaluate(artifact, data, imgsz=imgsz)})
+    for row, ms in zip(rows, measure.latency([r["onnx"] for r in rows], imgsz=imgsz, runs=runs)):
+        row["latency_ms"] = ms
+    ref = rows[0]
+    for row in rows:
+        row["speedup"] = ref["latency_ms"] / row["latency_ms"]
+        row["map_delta"] = row["map50_95"] - ref["map50_95"]
+    return rows
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    head = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    sep = "|" + "|".join("---" if key == "stage" else "---:" for key, _, _ in COLUMNS) + "|"
+    body = [
+        "| " + " | ".join("-" if r.get(k) is None else f.format(r[k]) for k, _, f in COLUMNS) + " |" for r in rows
+    ]
+    return "\n".join([head, sep, *body])
+
+
+def write(run_dir: Path, rows: list[dict[str, Any]], imgsz: int) -> Path:
+    """results.md (table) and results.json (rows) in the run folder; returns results.md."""
+    md = run_dir / "results.md"
+    note = (f"Measured at imgsz={imgsz}; latency is the median of interleaved ONNX Runtime CPU runs, batch 1; "
+            "speed-up and ΔmAP are relative to the first row.")
+    md.write_text(f"# {run_dir.name}\n\n{to_markdown(rows)}\n\n{note}\n")
+    (run_dir / "results.json").write_text(json.dumps({"imgsz": imgsz, "rows": rows}, indent=2))
+    return md

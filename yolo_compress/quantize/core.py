@@ -1,0 +1,153 @@
+"""`quantize()`: one checkpoint in, deployment artifacts and a measured report out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from ultralytics.utils import LOGGER
+from ultralytics.utils.files import increment_path
+
+from yolo_compress.measure import evaluate, file_size_mb, latency
+from yolo_compress.quantize.calibration import calibration_reader
+from yolo_compress.quantize.cpu import describe as describe_cpu
+from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
+
+
+def checkpoint_imgsz(pt: Path) -> int:
+    """The training image size stored in the checkpoint, the natural default for export and calibration."""
+    ckpt = torch.load(pt, map_location="cpu", weights_only=False)
+    size = (ckpt.get("train_args") or {}).get("imgsz", 640)
+    return int(max(size) if isinstance(size, (list, tuple)) else size)
+
+
+def _check_model(model: str | Path) -> Path:
+    pt = Path(str(model))
+    if pt.suffix != ".pt":
+        raise ValueError(f"'model={model}' is invalid. Valid 'model' values are PyTorch checkpoints (.pt).")
+    if not pt.is_file():
+        raise FileNotFoundError(f"'model={model}' does not exist.")
+    return pt
+
+
+def destinations(pt: Path, output: str | Path | None, int8: bool, half: bool, dynamic: bool, format: str) -> dict[str, Path]:
+    """Where each artifact goes. `output` is a folder, or a .onnx file that receives the main artifact (INT8, else
+    FP16, else dynamic INT8; what a pipeline stage records), the others going beside it under the checkpoint's stem."""
+    out = Path(output) if output else None
+    folder = pt.parent if out is None else (out.parent if out.suffix == ".onnx" else out)
+    paths = {
+        "fp32": folder / f"{pt.stem}.onnx",
+        "int8": folder / f"{pt.stem}_int8.onnx",
+        "int8_openvino": folder / f"{pt.stem}_int8_openvino_model",
+        "fp16": folder / f"{pt.stem}_fp16.onnx",
+        "dynamic_int8": folder / f"{pt.stem}_dynamic_int8.onnx",
+    }
+    if out is not None and out.suffix == ".onnx":
+        main = next(k for k, on in (("int8", int8 and format == "onnx"), ("fp16", half), ("dynamic_int8", dynamic)) if on)
+        paths[main] = out
+        if paths["fp32"] == out:
+            paths["fp32"] = folder / f"{pt.stem}_fp32.onnx"
+    return paths
+
+
+def quantize(
+    model: str | Path,
+    data: str | Path | None = None,
+    imgsz: int | None = None,
+    format: str = "onnx",
+    int8: bool = True,
+    half: bool = False,
+    dynamic: bool = False,
+    calibration: str = "minmax",
+    per_channel: bool = True,
+    fraction: float = 1.0,
+    output: str | Path | None = None,
+    val: bool = True,
+    debug: bool = False,
+    runs: int = 50,
+    project: str | Path = "runs/quantize",
+) -> dict[str, Any]:
+    """Export `model` to FP32 ONNX and the requested INT8/FP16 variants, then measure them against FP32.
+
+    Artifacts go to the checkpoint's folder, or `output` (see `destinations`), as <stem>.onnx, <stem>_int8.onnx,
+    <stem>_fp16.onnx, <stem>_dynamic_int8.onnx (or <stem>_int8_openvino_model/); the report to
+    runs/quantize/<stem>*/report.json.
+    """
+    pt = _check_model(model)
+    if not (int8 or half or dynamic):
+        raise ValueError("'int8=False half=False dynamic=False' selects nothing to produce; enable at least one.")
+    if format == "openvino":
+        from yolo_compress.quantize.openvino import require_openvino
+
+        require_openvino()  # the missing-extra message before any work
+    imgsz = imgsz or checkpoint_imgsz(pt)
+    if format == "openvino" and output and Path(output).suffix == ".onnx" and not (half or dynamic):
+        raise ValueError(f"'output={output}' is a .onnx file, but format=openvino writes a folder; pass a folder.")
+    reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
+    dest = destinations(pt, output, int8, half, dynamic, format)
+    fp32 = export_fp32(pt, imgsz, dest["fp32"])
+    artifacts: dict[str, Path] = {"fp32": fp32}
+    info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
+    if int8 and format == "onnx":
+        artifacts["int8"], record = quantize_int8(
+            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug
+        )
+        info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
+        if debug:
+            info["int8_drift"] = record["drift"]
+        info["calibration_images"] = len(reader)
+    if int8 and format == "openvino":
+        from yolo_compress.quantize.openvino import quantize_openvino
+
+        artifacts["int8_openvino"] = quantize_openvino(fp32, dest["int8_openvino"], reader)
+    if half:
+        artifacts["fp16"] = convert_fp16(fp32, dest["fp16"])
+    if dynamic:
+        artifacts["dynamic_int8"] = quantize_weights_dynamic(fp32, dest["dynamic_int8"])
+    report = measure_artifacts(artifacts, data if val else None, imgsz, runs)
+    report.update(info)
+    save_dir = increment_path(Path(project) / pt.stem, mkdir=True)
+    (save_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    LOGGER.info(format_report(report) + f"\nReport saved to {save_dir / 'report.json'}")
+    return report
+
+
+def _size(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*")) / 2**20 if path.is_dir() else file_size_mb(path)
+
+
+def measure_artifacts(artifacts: dict[str, Path], data: str | Path | None, imgsz: int, runs: int) -> dict[str, Any]:
+    """Size, ONNX Runtime latency (all .onnx files interleaved in one loop) and, with data, mAP of each artifact."""
+    onnx_names = [k for k, p in artifacts.items() if p.suffix == ".onnx"]
+    times = dict(zip(onnx_names, latency([artifacts[k] for k in onnx_names], imgsz=imgsz, runs=runs)))
+    rows = {}
+    for name, path in artifacts.items():
+        row = {"path": str(path), "size_mb": round(_size(path), 3), "latency_ms": times.get(name)}
+        if data:
+            row.update(evaluate(path, str(data), imgsz=imgsz, batch=1 if path.suffix == ".onnx" else 16))
+        rows[name] = row
+    base = rows["fp32"]
+    for row in rows.values():
+        row["size_ratio"] = round(base["size_mb"] / row["size_mb"], 2)
+        if row["latency_ms"] is not None:
+            row["speedup"] = round(base["latency_ms"] / row["latency_ms"], 2)
+        if "map50_95" in row:
+            row["d_map50"] = row["map50"] - base["map50"]
+            row["d_map50_95"] = row["map50_95"] - base["map50_95"]
+    return {"artifacts": rows}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Plain-text table of the report, drift rows last."""
+    lines = [f"{'artifact':<14}{'size MB':>9}{'x smaller':>10}{'ORT ms':>9}{'speedup':>9}{'mAP50':>8}{'mAP50-95':>10}{'d mAP50-95':>12}"]
+    for name, r in report["artifacts"].items():
+        ms = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else "-"
+        sp = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+        m50, m = (f"{r[k]:.3f}" if k in r else "-" for k in ("map50", "map50_95"))
+        dm = f"{100 * r['d_map50_95']:+.1f} pt" if "d_map50_95" in r else "-"
+        lines.append(f"{name:<14}{r['size_mb']:>9.2f}{r['size_ratio']:>9.2f}x{ms:>9}{sp:>9}{m50:>8}{m:>10}{dm:>12}")
+    for d in report.get("int8_drift", []):
+        lines.append(f"  drift  SQNR {d['sqnr_db']:7.2f} dB  {d['tensor']}")
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""ONNX artifacts of one checkpoint: FP32 (Ultralytics' exporter), static INT8 QDQ, FP16, dynamic INT8.
+
+All quantization is ONNX Runtime's own (onnxruntime.quantization); this module decides what to quantize and
+with which settings, and writes every file atomically next to (never over) the input.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+from ultralytics.utils import LOGGER
+
+from yolo_compress.quantize.calibration import CALIB_STRIDE, LetterboxReader
+from yolo_compress.quantize.cpu import has_vnni
+from yolo_compress.quantize.graph import decode_tail
+
+CALIBRATION = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+WEIGHTED_OPS = {"Conv", "Gemm", "MatMul"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One INT8 layout to time: which nodes get Q/DQ and the activation type."""
+
+    name: str
+    activation: QuantType
+    weighted_only: bool  # only Conv/Gemm/MatMul (Ultralytics' choice) instead of every op outside the decode tail
+
+    def exclude(self, graph: onnx.GraphProto, tail: set[str]) -> list[str]:
+        if self.weighted_only:
+            return sorted({n.name for n in graph.node if n.op_type not in WEIGHTED_OPS} | tail)
+        return sorted(tail)
+
+
+# Measured on an AVX-512-VNNI CPU with ONNX Runtime 1.31 (docs/quantization.md): whole-graph U8S8 fuses into
+# QLinearConv/QLinearSigmoid/QLinearMul chains and is the fastest; S8S8 QDQ stays unfused there (Q/DQ around float
+# Conv) and is ~2x slower than FP32. Other CPUs/ORT builds may differ, hence timing all of them on the spot.
+CANDIDATES = (
+    Candidate("all_u8s8", QuantType.QUInt8, weighted_only=False),
+    Candidate("all_s8s8", QuantType.QInt8, weighted_only=False),
+    Candidate("weighted_u8s8", QuantType.QUInt8, weighted_only=True),
+)
+
+
+@contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """A temporary path beside `dest` that replaces `dest` only if the block succeeds (no half-written files)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+QDQ_SUFFIXES = ("_quantized", "_QuantizeLinear", "_DequantizeLinear", "_QuantizeLinear_Output", "_DequantizeLinear_Output",
+                "_scale", "_zero_point")
+
+
+def compact_qdq_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give the tensors and Q/DQ nodes that the quantizer added short names, and drop cached shape info.
+
+    The quantizer derives ~3000 long names from the layer names (e.g. '/model.22/m.0/attn/MatMul_output_0_
+    DequantizeLinear_Output'); on a nano model they are ~10% of the file. Original layer and tensor names are kept,
+    so the graph still reads the same in a viewer; ONNX Runtime recomputes shapes at load time.
+    """
+    graph = model.graph
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep or not name.endswith(QDQ_SUFFIXES):
+            return name
+        return names.setdefault(name, f"q{len(names)}")
+
+    for t in graph.initializer:
+        t.name = short(t.name)
+    for n in graph.node:
+        n.input[:] = [short(i) for i in n.input]
+        n.output[:] = [short(o) for o in n.output]
+        if n.op_type in {"QuantizeLinear", "DequantizeLinear"}:
+            n.name = short(n.name)
+    del graph.value_info[:]
+    return model
+
+
+def copy_metadata(src: onnx.ModelProto, dst: onnx.ModelProto) -> None:
+    """Ultralytics' ONNX backend reads names, stride, imgsz and task from metadata_props."""
+    have = {p.key for p in dst.metadata_props}
+    for p in src.metadata_props:
+        if p.key not in have:
+            dst.metadata_props.add(key=p.key, value=p.value)
+
+
+def save_with_metadata(model: onnx.ModelProto, reference: Path, dest: Path) -> Path:
+    copy_metadata(onnx.load(str(reference), load_external_data=False), model)
+    with atomic_path(dest) as tmp:
+        onnx.save(model, str(tmp))
+    return dest
+
+
+def export_fp32(pt: Path, imgsz: int, dest: Path) -> Path:
+    """FP32 ONNX through Ultralytics' own exporter (metadata, names, stride embedded), from a copy of the .pt so the
+    input checkpoint and any file next to it are never written."""
+    from ultralytics import YOLO
+
+    with tempfile.TemporaryDirectory(prefix="yc_export_") as tmp:
+        copy = Path(tmp) / pt.name
+        shutil.copy2(pt, copy)
+        out = Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
+        with atomic_path(dest) as part:
+            shutil.copy2(out, part)
+    return dest
+
+
+def preprocess(fp32: Path, out: Path) -> Path:
+    """ONNX Runtime's recommended pre-quantization pass (shape inference and graph optimisation)."""
+    quant_pre_process(str(fp32), str(out), skip_symbolic_shape=True)
+    return out
+
+
+def quantize_candidate(
+    pre: Path, out: Path, cand: Candidate, reader: LetterboxReader, calibration: str, per_channel: bool, cache: Path
+) -> Path:
+    """Static INT8 QDQ for one candidate; calibration ranges are computed once and shared through `cache`."""
+    graph = onnx.load(str(pre), load_external_data=False).graph
+    reader.rewind()
+    quantize_static(
+        str(pre), str(out), reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        reduce_range=not has_vnni(),
+        activation_type=cand.activation,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=cand.exclude(graph, decode_tail(graph)),
+        calibrate_method=CALIBRATION[calibration],
+        calibration_cache_path=str(cache),
+        extra_options={"CalibStridedMinMax": min(CALIB_STRIDE, len(reader))},
+    )
+    return out
+
+
+def quantize_int8(
+    fp32: Path, dest: Path, reader: LetterboxReader, imgsz: int, calibration: str = "minmax",
+    per_channel: bool = True, runs: int = 30, debug: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """Build every candidate layout, time them interleaved with FP32 on this CPU, keep the fastest.
+
+    Returns the written INT8 path and a record of the measured median latency (ms) per candidate and of FP32, the
+    chosen layout and, with debug, the most drifting tensors (measured before names are compacted).
+    """
+    from yolo_compress.measure import latency
+
+    with tempfile.TemporaryDirectory(prefix="yc_int8_", dir=dest.parent) as tmp:
+        tmp = Path(tmp)
+        pre = preprocess(fp32, tmp / "pre.onnx")
+        paths = {}
+        for cand in CANDIDATES:
+            LOGGER.info(f"INT8: quantizing layout '{cand.name}' ({calibration} calibration, {len(reader)} images)")
+            paths[cand.name] = quantize_candidate(pre, tmp / f"{cand.name}.onnx", cand, reader, calibration, per_channel, tmp / "calib.json")
+        times = latency([fp32, *paths.values()], imgsz=imgsz, runs=runs, warmup=5)
+        timing = {"fp32": times[0], **dict(zip(paths, times[1:]))}
+        best = min(paths, key=timing.get)
+        LOGGER.info("INT8 layouts (median ms, interleaved): " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()) + f" -> {best}")
+        if timing[best] >= timing["fp32"]:
+            LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing the fastest.")
+        record: dict[str, Any] = {"layouts_ms": timing, "chosen": best}
+        if debug:
+            from yolo_compress.quantize.debug import layer_drift
+
+            record["drift"] = layer_drift(fp32, paths[best], reader)
+        save_with_metadata(compact_qdq_names(onnx.load(str(paths[best]))), fp32, dest)
+    return dest, record
+
+
+def convert_fp16(fp32: Path, dest: Path) -> Path:
+    """FP16 weights and activations with float32 inputs/outputs, via ONNX Runtime's converter (as Ultralytics does)."""
+    from onnxruntime.transformers import float16
+
+    model = float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
+    return save_with_metadata(model, fp32, dest)
+
+
+def quantize_weights_dynamic(fp32: Path, dest: Path) -> Path:
+    """Dynamic INT8: weights stored as int8, activations quantized at run time (ConvInteger); the decode stays float."""
+    with tempfile.TemporaryDirectory(prefix="yc_dyn_", dir=dest.parent) as tmp:
+        pre = preprocess(fp32, Path(tmp) / "pre.onnx")
+        graph = onnx.load(str(pre), load_external_data=False).graph
+        out = Path(tmp) / "dyn.onnx"
+        quantize_dynamic(
+            str(pre), str(out), weight_type=QuantType.QInt8, reduce_range=not has_vnni(),
+            op_types_to_quantize=sorted(WEIGHTED_OPS), nodes_to_exclude=sorted(decode_tail(graph)),
+        )
+        save_with_metadata(onnx.load(str(out)), fp32, dest)
+    return dest

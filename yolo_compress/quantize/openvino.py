@@ -1,0 +1,62 @@
+"""format=openvino: OpenVINO INT8 through NNCF post-training quantization, decode tail kept in float.
+
+Needs the optional extra (`pip install 'yolo-compress[openvino]'`); the folder written is what Ultralytics'
+own OpenVINO export writes (<name>_openvino_model/ with model.xml/.bin and metadata.yaml), so YOLO(folder) loads it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+import yaml
+
+from yolo_compress.quantize.calibration import LetterboxReader
+from yolo_compress.quantize.graph import decode_tail
+
+
+def require_openvino():
+    """The openvino and nncf modules, or a one-line error saying how to install them."""
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError as e:
+        raise ValueError(
+            "'format=openvino' needs the optional extra: pip install 'yolo-compress[openvino]' (openvino, nncf)."
+        ) from e
+    return ov, nncf
+
+
+def _metadata(fp32: Path) -> dict:
+    """Ultralytics' metadata.yaml content from the ONNX metadata_props (values parsed back from their str form)."""
+    props = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
+    return {k: (yaml.safe_load(v) if k in {"names", "imgsz", "stride", "batch", "channels"} else v) for k, v in props.items()}
+
+
+def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader) -> Path:
+    """INT8 OpenVINO IR from the FP32 ONNX, calibrated on the same letterboxed images as the ONNX Runtime path."""
+    ov, nncf = require_openvino()
+    tail = decode_tail(onnx.load(str(fp32), load_external_data=False).graph)
+    model = ov.convert_model(str(fp32))
+    # OpenVINO names converted ops after their ONNX output tensors; match both the node and its outputs.
+    names = {op.get_friendly_name() for op in model.get_ops()}
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    tail_outputs = {o for n in graph.node if n.name in tail for o in n.output}
+    ignored = sorted(names & (tail | tail_outputs))
+    dataset = nncf.Dataset(range(len(reader)), lambda i: reader.image(i))
+    qmodel = nncf.quantize(
+        model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(reader),
+        ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
+        part = Path(tmp) / dest.name
+        part.mkdir()
+        ov.save_model(qmodel, str(part / f"{fp32.stem}.xml"))
+        (part / "metadata.yaml").write_text(yaml.safe_dump(_metadata(fp32), sort_keys=False))
+        if dest.exists():
+            shutil.rmtree(dest)
+        part.rename(dest)
+    return dest

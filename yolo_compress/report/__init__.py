@@ -1,0 +1,1 @@
+"""Reports: tables and plots of a model or a pipeline run, as Markdown, HTML or text."""
