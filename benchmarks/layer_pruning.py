@@ -2,7 +2,7 @@
 
 Arms, all from the shared trained baseline (benchmarks/common.py), each fine-tuned FT epochs with the same settings:
   layer          pruning_method=layer target_flops=LAYER_FLOPS (blocks removed by output-distortion sensitivity)
-  channel@layer  uniform l1 channel pruning at the ratio whose GFLOPs match the layer arm (bisection)
+  channel@layer  uniform l1 channel pruning at the ratio whose GFLOPs are closest to the layer arm's (bisection)
   suggest        `suggest target_flops=SUGGEST_FLOPS` plan (blocks + per-group channel ratios) applied by `prune`
   channel@sugg.  uniform l1 channel pruning at the ratio whose GFLOPs match the suggest arm
 Reported: params, GFLOPs, ONNX Runtime CPU latency of all ONNX files timed interleaved in one loop (median), mAP50-95.
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
 from ultralytics.nn.tasks import load_checkpoint  # noqa: E402
+from ultralytics.utils.patches import torch_load  # noqa: E402
 
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import ChannelPruner  # noqa: E402
@@ -34,16 +35,23 @@ def matching_ratio(model_path: Path, kept: float, imgsz: int) -> float:
     """Uniform channel ratio whose pruned GFLOPs fraction is closest to ``kept`` (bisection on real prunes)."""
     model = load_checkpoint(model_path)[0].float()  # unfused, as `prune` loads it (load_model fuses Conv+BN)
     base = measure.gflops(model, imgsz)
+    fractions: dict[float, float] = {}
+
+    def fraction(ratio: float) -> float:
+        trial = copy.deepcopy(model)
+        ChannelPruner(trial, ratio, "l1", round_to=8).prune()
+        fractions[ratio] = measure.gflops(trial, imgsz) / base
+        return fractions[ratio]
+
     lo, hi = 0.0, 0.9
     for _ in range(7):
-        mid = (lo + hi) / 2
-        trial = copy.deepcopy(model)
-        ChannelPruner(trial, mid, "l1", round_to=8).prune()
-        if measure.gflops(trial, imgsz) / base > kept:
+        mid = round((lo + hi) / 2, 4)
+        if fraction(mid) > kept:
             lo = mid
         else:
             hi = mid
-    return round((lo + hi) / 2, 4)
+    # round_to=8 makes the curve jump (a 16-channel group keeps 16 until ratio 0.5): take the closer side
+    return min(fractions, key=lambda r: abs(fractions[r] - kept))
 
 
 def prune(model: Path, name: str, imgsz: int, **kw) -> Path:
@@ -55,8 +63,8 @@ def train(model: Path, name: str, data: Path, epochs: int, imgsz: int) -> Path:
     """Fine-tune ``model``; every arm uses the same settings. Cached: an existing best.pt is reused."""
     from yolo_compress import YOLO
 
-    best = OUT / name / "weights" / "best.pt"
-    if not best.exists():
+    best, last = (OUT / name / "weights" / f for f in ("best.pt", "last.pt"))
+    if not (last.exists() and torch_load(last, map_location="cpu")["epoch"] == -1):  # -1: run finished, stripped
         YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(OUT), name=name,
                                exist_ok=True, seed=0, plots=False, workers=2)
     return best
