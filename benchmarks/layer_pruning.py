@@ -63,6 +63,7 @@ def train(model: Path, name: str, data: Path, epochs: int, imgsz: int) -> Path:
     """Fine-tune ``model``; every arm uses the same settings. Cached: an existing best.pt is reused."""
     from yolo_compress import YOLO
 
+    name = f"{name}_ft{epochs}"
     best, last = (OUT / name / "weights" / f for f in ("best.pt", "last.pt"))
     if not (last.exists() and torch_load(last, map_location="cpu")["epoch"] == -1):  # -1: run finished, stripped
         YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(OUT), name=name,
