@@ -23,6 +23,7 @@ COMMANDS = {
     "report": "yolo_compress.report.build:report_command",
     "demo": "yolo_compress.demo:demo_command",
     "prune": "yolo_compress.pruning.command:prune_command",
+    "suggest": "yolo_compress.pruning.suggest:suggest_command",
     "quantize": "yolo_compress.quantize.command:quantize_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
@@ -37,6 +38,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   compare  A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]              side-by-side table with ratios
   prune    model=best.pt pruning_ratio=0.3 [importance_metric=l1|l2|bn|taylor|random] [round_to=8] [global=False]
            [preserve_shortcuts=False] [shortcut_config=yolo26] [data=data.yaml] [imgsz=640]   pruned .pt + plan
+           pruning_method=layer prune_blocks=N|target_flops=0.7 [data=data.yaml]       remove whole blocks
+  suggest  model=best.pt [data=data.yaml] [target_flops=0.5] [max_map_drop=0.01]   sensitivity + plan.yaml for prune
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots

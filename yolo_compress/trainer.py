@@ -252,7 +252,8 @@ def train_command(args: dict[str, Any]) -> None:
 # Techniques register last: their modules import Technique from this one. Order matters where hooks interact:
 # pruning changes shapes at an epoch start, and distillation then rebuilds its adapters for the new widths.
 from yolo_compress.distill.technique import Distillation  # noqa: E402
+from yolo_compress.pruning.layer_technique import LayerPruning  # noqa: E402
 from yolo_compress.pruning.technique import ChannelPruning  # noqa: E402
 from yolo_compress.sparsity import SparsityTechnique  # noqa: E402
 
-TECHNIQUES.extend([SparsityTechnique, ChannelPruning, Distillation])
+TECHNIQUES.extend([SparsityTechnique, ChannelPruning, LayerPruning, Distillation])

@@ -136,6 +136,7 @@ class ChannelPruner:
         global_pruning: rank channels across groups (normalised scores) instead of the same ratio per group.
         imgsz: size of the dummy image used to trace the graph.
         batches: iterable of Ultralytics training batches, needed by ``taylor``.
+        layer_ratios: per-group ratios by group name (as in the plan), overriding the ratio above (``suggest``).
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class ChannelPruner:
         global_pruning: bool = False,
         imgsz: int = 64,
         batches=None,
+        layer_ratios: dict[str, float] | None = None,
     ) -> None:
         if not 0 <= pruning_ratio < 1:
             raise ValueError(f"pruning_ratio={pruning_ratio} is invalid; accepted: 0 <= ratio < 1 (0 = analyse only)")
@@ -168,6 +170,7 @@ class ChannelPruner:
         self.global_pruning = global_pruning
         self.imgsz = imgsz
         self.batches = batches
+        self.layer_ratios = dict(layer_ratios or {})
         self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
         self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
         self.graph: tp.DependencyGraph | None = None  # only alive during prune()
@@ -229,6 +232,7 @@ class ChannelPruner:
             if scores is None:  # e.g. bn importance on a group without BatchNorm
                 scores = build_importance("l1")(group)
             width, name = len(scores), group_name(names[root], len(scores))
+            ratio = self.layer_ratios.get(name, ratio)
             outputs = [dep.target.module for dep, _ in group if isinstance(dep.target.module, nn.Conv2d)
                        and self.graph.is_out_channel_pruning_fn(dep.handler)]
             norms = {stock_name(names[dep.target.module]): offsets.get(dep.target.module, 0) for dep, _ in group

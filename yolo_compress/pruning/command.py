@@ -17,9 +17,12 @@ from yolo_compress import measure
 from yolo_compress.cfg import DEFAULTS, ArgumentError, validate
 from yolo_compress.pruning.channel import ChannelPruner, PruningPlan
 from yolo_compress.pruning.checkpoint import save_checkpoint
+from yolo_compress.pruning.layer import LayerPlan
+from yolo_compress.pruning.suggest import load_plan, prune_layers
 
 KEYS = ("model", "pruning_ratio", "importance_metric", "round_to", "global_pruning", "preserve_shortcuts",
-        "shortcut_config", "data", "imgsz", "batch", "project", "name", "exist_ok", "device")
+        "shortcut_config", "data", "imgsz", "batch", "project", "name", "exist_ok", "device", "pruning_method",
+        "prune_blocks", "target_flops")
 ALIASES = {"global": "global_pruning"}
 
 
@@ -104,14 +107,20 @@ def prune_command(args: dict[str, Any]) -> Path:
     batches = taylor_batches(model, args["data"], imgsz, int(args.get("batch") or 16)) \
         if opt["importance_metric"] == "taylor" else None
     start = time.perf_counter()
-    plan = ChannelPruner(model, opt["pruning_ratio"], opt["importance_metric"], opt["preserve_shortcuts"],
-                         opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=batches).prune()
+    if args.get("pruning_method") == "layer" or load_plan(opt["shortcut_config"]) is not None:
+        plan = prune_layers(model, args, imgsz)
+    else:
+        plan = ChannelPruner(model, opt["pruning_ratio"], opt["importance_metric"], opt["preserve_shortcuts"],
+                             opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=batches).prune()
     seconds = time.perf_counter() - start
     after = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     out_dir.mkdir(parents=True, exist_ok=True)
     model.args = dict(ckpt.get("train_args") or {})
-    save_checkpoint(model, dst, ckpt.get("train_args"), {"pruning": {**opt, "source": str(src), "groups": plan.groups}})
-    files = write_plan(plan, out_dir)
+    layered = isinstance(plan, LayerPlan)
+    meta = {"removed_blocks": [b["block"] for b in plan.blocks],
+            "channel_groups": getattr(plan.channels, "groups", None)} if layered else {"groups": plan.groups}
+    save_checkpoint(model, dst, ckpt.get("train_args"), {"pruning": {**opt, "source": str(src), **meta}})
+    files = plan.write(out_dir) if layered else write_plan(plan, out_dir)
     LOGGER.info(plan.table())
     LOGGER.info(f"Pruned in {seconds:.1f}s: params {before['params']:,} -> {after['params']:,} "
                 f"({1 - after['params'] / before['params']:.1%} fewer), GFLOPs@{imgsz} {before['gflops']:.2f} -> "

@@ -22,11 +22,7 @@ class ChannelPruning(Technique):
 
     @classmethod
     def enabled(cls, args) -> bool:
-        if not args.pruning or args.prune_at_epoch == 0:
-            return False
-        if args.pruning_method != "channel":
-            raise ArgumentError(f"'pruning_method={args.pruning_method}' is not available in training; valid: channel.")
-        return True
+        return bool(args.pruning and args.prune_at_epoch and args.pruning_method == "channel")
 
     def on_model_ready(self) -> None:
         """Refuse a prune epoch the run never reaches, before any time is spent training."""

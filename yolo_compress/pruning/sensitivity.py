@@ -1,0 +1,149 @@
+"""Sensitivity analysis for layer and channel pruning, on a fixed calibration batch.
+
+Proxy: relative output distortion, ``||f'(x) - f(x)||^2 / ||f(x) - mean f(x)||^2`` averaged over the raw head
+outputs (box regression and sigmoid class scores of every branch); the denominator is the output's variation, not its
+energy, so constant offsets (anchor-relative boxes, the score prior) do not hide changes. It is measured on a fixed
+batch of real images, model in eval mode.
+Why this and not mAP on a validation subset: it needs no labels and one forward per candidate, it is smooth (mAP on
+a few images is dominated by noise and by the confidence threshold), and every candidate sees the same input, so the
+ranking is deterministic. It measures how far the unpruned network's function moves, which fine-tuning must undo; it
+does not predict the mAP drop after fine-tuning. Scores are passed through the sigmoid so that the very negative
+background logits, which do not matter for detection, do not dominate the norm.
+
+Channel candidates are simulated, not pruned: zeroing the BatchNorm weight and bias of the channels a group would
+lose makes those channels exactly zero after the activation (SiLU(0) = 0) in every coupled layer, which is what
+their physical removal computes downstream. One channel-pruning plan per ratio gives the channels each group loses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from ultralytics.data.augment import LetterBox
+from ultralytics.utils import ASSETS, TQDM
+
+from yolo_compress.pruning.channel import ChannelPruner
+from yolo_compress.pruning.layer import clean_copy, write_rows
+
+RATIOS = (0.25, 0.5, 0.75)  # channel ratios probed per group
+
+
+def head_outputs(out) -> list[torch.Tensor]:
+    """Raw head tensors of every branch (boxes, sigmoid scores), without features or post-processing."""
+    preds = out[1] if isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict) else out
+    tensors: list[torch.Tensor] = []
+
+    def walk(x, key: str = "") -> None:
+        if isinstance(x, torch.Tensor):
+            tensors.append(x.sigmoid() if key == "scores" else x)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                if k != "feats":
+                    walk(v, k)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v, key)
+
+    walk(preds)
+    return [t.float() for t in tensors]
+
+
+@torch.no_grad()
+def reference(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Head outputs of the unpruned model on the calibration batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        return head_outputs(model(images))
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def distortion(model: nn.Module, images: torch.Tensor, ref: list[torch.Tensor]) -> float:
+    """Squared error of ``model``'s head outputs against ``ref``, relative to the variation of ``ref``."""
+    out = reference(model, images)
+    return sum(float((a - b).pow(2).sum()) / max(float((b - b.mean()).pow(2).sum()), 1e-12)
+               for a, b in zip(out, ref)) / len(ref)
+
+
+def calibration_images(data: str | None, imgsz: int, n: int = 8, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` letterboxed validation images of ``data`` (or Ultralytics' two bundled images) as a float batch."""
+    if data:
+        from ultralytics.data.utils import check_det_dataset, IMG_FORMATS
+
+        val = check_det_dataset(str(data))["val"]
+        roots = val if isinstance(val, list) else [val]
+        files = sorted(p for r in roots for p in Path(r).rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)[:n]
+        if not files:
+            raise FileNotFoundError(f"'data={data}' has no validation images under {roots}")
+    else:
+        files = [ASSETS / "bus.jpg", ASSETS / "zidane.jpg"]
+    letterbox = LetterBox((imgsz, imgsz), auto=False)
+    batch = [letterbox(image=cv2.imread(str(f)))[..., ::-1].transpose(2, 0, 1) for f in files]
+    return torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float().div(255).to(device)
+
+
+def channel_sensitivity(model: nn.Module, images: torch.Tensor, ratios=RATIOS, importance_metric: str = "l1",
+                        round_to: int = 8) -> list[dict]:
+    """Per channel group and ratio: distortion when only that group loses the channels the pruner would remove."""
+    ref = reference(model, images)
+    norms = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    rows = []
+    for ratio in ratios:
+        plan = ChannelPruner(clean_copy(model), ratio, importance_metric, round_to=round_to).prune()
+        for g in TQDM(plan.groups, desc=f"channel sensitivity ratio={ratio}"):
+            if g["after"] == g["before"]:
+                continue
+            saved = {}
+            for bn_name, idxs in g["removed"].items():
+                bn = norms[bn_name]
+                saved[bn_name] = (bn.weight.data.clone(), bn.bias.data.clone())
+                bn.weight.data[idxs] = 0
+                bn.bias.data[idxs] = 0
+            try:
+                d = distortion(model, images, ref)
+            finally:
+                for bn_name, (w, b) in saved.items():
+                    norms[bn_name].weight.data.copy_(w)
+                    norms[bn_name].bias.data.copy_(b)
+            rows.append({"group": g["group"], "type": g["type"], "ratio": ratio, "before": g["before"],
+                         "after": g["after"], "distortion": d})
+    return rows
+
+
+def save(rows: list[dict], path: Path, key: str) -> list[Path]:
+    """CSV of ``rows`` and a bar plot (log scale) of their distortion, one bar (per ratio) per ``key``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    csv_path = write_rows(rows, path.with_suffix(".csv"))
+    return [csv_path, plot(rows, path.with_suffix(".png"), key)]
+
+
+def plot(rows: list[dict], path: Path, key: str) -> Path:
+    """Distortion per candidate; channel rows get one bar per probed ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(r[key] for r in rows))
+    ratios = sorted({r.get("ratio", 1.0) for r in rows})
+    width = 0.8 / len(ratios)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.15 * len(names) * len(ratios)), 4.5))
+    for k, ratio in enumerate(ratios):
+        vals = {r[key]: r["distortion"] for r in rows if r.get("ratio", 1.0) == ratio}
+        ax.bar([i + k * width for i in range(len(names))], [max(vals.get(n, 0.0), 1e-9) for n in names],
+               width=width, label=f"ratio {ratio}" if "ratio" in rows[0] else "removed")
+    ax.set_yscale("log")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], [n.removeprefix("model.") for n in names],
+                  rotation=90, fontsize=5)
+    ax.set_ylabel("relative output distortion")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
