@@ -9,6 +9,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import count_params
 from yolo_compress.pruning.layer import LayerPruner
+from yolo_compress.pruning.technique import check_prune_epoch
 from yolo_compress.trainer import Technique
 
 CALIBRATION_IMAGES = 8  # images of the first training batch used as the fixed sensitivity batch
@@ -29,10 +30,7 @@ class LayerPruning(Technique):
         return True
 
     def on_model_ready(self) -> None:
-        c, epochs = self.trainer.compression, self.trainer.epochs
-        if c.prune_at_epoch >= epochs:
-            raise ArgumentError(f"'prune_at_epoch={c.prune_at_epoch}' is invalid with epochs={epochs}; "
-                                f"valid: 1 to {epochs - 1} (0 disables pruning).")
+        check_prune_epoch(self.trainer)
 
     def on_epoch_start(self) -> None:
         trainer, c = self.trainer, self.trainer.compression

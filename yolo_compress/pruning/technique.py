@@ -13,6 +13,14 @@ from yolo_compress.trainer import Technique
 TAYLOR_BATCHES = 4  # training batches whose loss gradients rank channels for importance_metric=taylor
 
 
+def check_prune_epoch(trainer) -> None:
+    """Refuse a prune epoch the run never reaches, before any time is spent training."""
+    c, epochs = trainer.compression, trainer.epochs
+    if c.prune_at_epoch >= epochs:
+        raise ArgumentError(f"'prune_at_epoch={c.prune_at_epoch}' is invalid with epochs={epochs}; "
+                            f"valid: 1 to {epochs - 1} (0 disables pruning).")
+
+
 class ChannelPruning(Technique):
     """Prune once at `prune_at_epoch` (0 disables); optimizer, scheduler, EMA and criterion are rebuilt after.
 
@@ -25,11 +33,7 @@ class ChannelPruning(Technique):
         return bool(args.pruning and args.prune_at_epoch and args.pruning_method == "channel")
 
     def on_model_ready(self) -> None:
-        """Refuse a prune epoch the run never reaches, before any time is spent training."""
-        c, epochs = self.trainer.compression, self.trainer.epochs
-        if c.prune_at_epoch >= epochs:
-            raise ArgumentError(f"'prune_at_epoch={c.prune_at_epoch}' is invalid with epochs={epochs}; "
-                                f"valid: 1 to {epochs - 1} (0 disables pruning).")
+        check_prune_epoch(self.trainer)
 
     def on_epoch_start(self) -> None:
         trainer, c = self.trainer, self.trainer.compression
