@@ -9,6 +9,7 @@ stages.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,10 @@ def _train_resume_point(stage_dir: Path) -> Path | None:
     last = stage_dir / "weights" / "last.pt"
     if not last.exists():
         return None
-    ckpt = torch_load(str(last), map_location="cpu")
+    try:
+        ckpt = torch_load(str(last), map_location="cpu")
+    except (EOFError, RuntimeError, pickle.UnpicklingError):  # a kill during the checkpoint write truncates it
+        return None
     return last if ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None else None
 
 
