@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import torch
 import yaml
 
 from yolo_compress.pipeline import recipe as recipes
@@ -18,6 +19,14 @@ def _recipe(tmp_path, model, data, epochs=1, stages=2):
         "stages": [{"name": f"ft{i}", "train": {"epochs": epochs, "plots": False}} for i in range(stages)],
     }))
     return path
+
+
+def _complete_checkpoint(path, epoch: int) -> bool:
+    """True once `path` holds a fully written checkpoint of `epoch` (a file still being written does not load)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)["epoch"] == epoch
+    except Exception:
+        return False
 
 
 def test_pipeline_chains_stages_writes_results_and_skips_finished(trained_pt, synth_data, tmp_path):
@@ -40,10 +49,9 @@ def test_killed_pipeline_resumes_the_interrupted_training(trained_pt, synth_data
     results = tmp_path / "runs" / "tiny" / "stage1_ft0" / "results.csv"
     last = results.parent / "weights" / "last.pt"
     deadline = time.time() + 300
-    while time.time() < deadline and not (last.exists() and len(results.read_text().splitlines()) >= 2):
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the checkpoint write finish; the kill must land in epoch 2
-    os.killpg(proc.pid, signal.SIGKILL)  # kills the pipeline and its training child mid-run
+    while time.time() < deadline and not _complete_checkpoint(last, epoch=0):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # epoch 1 is safely on disk: the kill lands in epoch 2
     proc.wait()
     assert results.exists(), "the first epoch never finished"
     assert not (results.parent / "stage.json").exists()
