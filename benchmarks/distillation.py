@@ -9,7 +9,10 @@ Reported: mAP50-95 / mAP50 of each run's best.pt on the synthetic val split, mea
 
 Usage: python benchmarks/distillation.py student=PATH [teacher=PATH] [epochs=5] [seeds=0,1,2] [fraction=1.0]
        [arms=none,builtin,ours] [distill_type=yolo] [temperature=4.0] [distill_alpha=0.7] [imgsz=160] [batch=32]
-       [warmup_epochs=1.0] [teacher_epochs=20] [out=runs/benchmarks/distillation]
+       [warmup_epochs=1.0] [teacher_epochs=20] [teacher_more=0] [out=runs/benchmarks/distillation]
+
+Without teacher=, the teacher is yolo26s trained teacher_epochs from scratch (benchmarks/common.py), then, with
+teacher_more=N, trained N more epochs from that checkpoint (cached as baseline_yolo26s_<imgsz>_<E>e+<N>e).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from yolo_compress import measure  # noqa: E402
 
 DEFAULTS = dict(student=None, teacher=None, epochs=5, seeds="0,1,2", fraction=1.0, arms="none,builtin,ours",
                 distill_type="yolo", temperature=4.0, distill_alpha=0.7, imgsz=160, batch=32, warmup_epochs=1.0,
-                teacher_epochs=20,
+                teacher_epochs=20, teacher_more=0,
                 out=str(ROOT / "distillation"))
 
 
@@ -72,6 +75,21 @@ def run(arm: str, seed: int, student: Path, teacher: Path, data: Path, opt: dict
     result = {"arm": arm, "seed": seed, **metrics, "step_s": clock["train_s"] / max(clock["steps"], 1)}
     cached.write_text(json.dumps(result))
     return result
+
+
+def default_teacher(imgsz: int, epochs: int, more: int, data: Path) -> Path:
+    """yolo26s baseline, optionally trained `more` epochs further (a fresh schedule from its best.pt), cached."""
+    from yolo_compress import YOLO
+
+    best = baseline("yolo26s.yaml", imgsz, epochs)
+    if more <= 0:
+        return best
+    name = f"{best.parent.parent.name}+{more}e"
+    longer = ROOT / name / "weights" / "best.pt"
+    if not longer.exists():
+        YOLO(str(best)).train(data=str(data), epochs=more, imgsz=imgsz, batch=32, project=str(ROOT), name=name,
+                              exist_ok=True, seed=0)
+    return longer
 
 
 def train_batch(data: Path, imgsz: int, batch: int) -> dict:
@@ -166,7 +184,8 @@ def main(argv: list[str]) -> None:
         raise SystemExit("'student' is required, e.g. student=runs/prune/prune/weights/pruned.pt")
     imgsz = int(opt["imgsz"])
     data = synthetic_data(imgsz=imgsz)
-    teacher = Path(opt["teacher"]) if opt["teacher"] else baseline("yolo26s.yaml", imgsz, int(opt["teacher_epochs"]))
+    teacher = (Path(opt["teacher"]) if opt["teacher"]
+               else default_teacher(imgsz, int(opt["teacher_epochs"]), int(opt["teacher_more"]), data))
     arms = opt["arms"].split(",")
     Path(opt["out"]).mkdir(parents=True, exist_ok=True)
     teacher_map = measure.evaluate(teacher, str(data), imgsz=imgsz)
