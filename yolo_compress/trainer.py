@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 from copy import deepcopy
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,7 +119,8 @@ class CompressionTrainer(DetectionTrainer):
             if RANK in {-1, 0}:
                 YAML.save(self.save_dir / "args.yaml", vars(self.args))
         self.compression = SimpleNamespace(**values)
-        self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
+        with self._refusal_leaves_no_run():
+            self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
         for event, hook in (("on_train_start", self._install_criterion), ("on_train_epoch_start", self._epoch_start)):
             self.add_callback(event, hook)
 
@@ -161,9 +163,25 @@ class CompressionTrainer(DetectionTrainer):
         """Hand the model to the techniques once it exists, before optimizer, EMA and DDP wrapper (all paths)."""
         ckpt = super().setup_model()
         self.model = self.model.to(self.device)
-        for t in self.techniques:
-            t.on_model_ready()
+        with self._refusal_leaves_no_run():
+            for t in self.techniques:
+                t.on_model_ready()
         return ckpt
+
+    @contextlib.contextmanager
+    def _refusal_leaves_no_run(self):
+        """Remove the run folder Ultralytics created on construction when a technique refuses its arguments.
+
+        Checks such as an incompatible teacher need the built trainer (data, model), so they fail after the folder
+        exists; a refused run must not leave an empty run behind. A folder holding results or weights is kept.
+        """
+        try:
+            yield
+        except ArgumentError:
+            fresh = not self.resume and not (self.save_dir / "results.csv").exists() and not any(self.wdir.glob("*"))
+            if RANK in {-1, 0} and fresh:
+                shutil.rmtree(self.save_dir, ignore_errors=True)
+            raise
 
     def _install_criterion(self, trainer=None) -> None:
         model = unwrap_model(self.model)

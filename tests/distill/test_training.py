@@ -7,7 +7,10 @@ import pytest
 from conftest import TRAIN_KW
 from yolo_compress import YOLO
 from yolo_compress.cfg import ArgumentError
+from ultralytics.nn.tasks import DetectionModel
+
 from yolo_compress.distill.adapters import ATTR
+from yolo_compress.pruning.checkpoint import save_checkpoint
 
 
 def _columns(run) -> list[str]:
@@ -63,11 +66,16 @@ def test_resume_rebuilds_teacher_and_adapters(synth_data, trained_pt, tmp_path):
         ({"distill_alpha": 1.0}, "distill_alpha=1.0"),
         ({"teacher_model": None}, "'teacher_model' is required"),
         ({"teacher_model": "nope/teacher.pt"}, "does not exist"),
+        ({"teacher_model": "OTHER_NC"}, "classes but the student has"),
     ],
 )
 def test_bad_arguments_refused_before_training(synth_data, trained_pt, tmp_path, extra, message):
     args = {"teacher_model": str(trained_pt), **extra}
+    if args["teacher_model"] == "OTHER_NC":
+        args["teacher_model"] = str(save_checkpoint(DetectionModel("yolo26n.yaml", nc=7, verbose=False),
+                                                    tmp_path / "teachers" / "nc7.pt"))
+    runs = tmp_path / "runs"
     with pytest.raises(ArgumentError, match=message):
-        YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(tmp_path), name="bad", distillation=True,
+        YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(runs), name="bad", distillation=True,
                                    **args, **TRAIN_KW)
-    assert not list(tmp_path.rglob("*.pt"))
+    assert not runs.exists() or not any(runs.iterdir()), "a refused run left a run folder behind"
