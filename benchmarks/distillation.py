@@ -8,7 +8,7 @@ The step-time overhead is also timed interleaved in one process on one batch (th
 Reported: mAP50-95 / mAP50 of each run's best.pt on the synthetic val split, mean and spread over seeds.
 
 Usage: python benchmarks/distillation.py student=PATH [teacher=PATH] [epochs=5] [seeds=0,1,2] [fraction=1.0]
-       [arms=none,builtin,ours] [distill_type=yolo] [temperature=4.0] [distill_alpha=0.7] [imgsz=160] [batch=32]
+       [arms=none,builtin,builtin@DIS,ours] [distill_type=yolo] [temperature=4.0] [distill_alpha=0.7] [imgsz=160] [batch=32]
        [warmup_epochs=1.0] [teacher_epochs=20] [teacher_more=0] [out=runs/benchmarks/distillation]
 
 Without teacher=, the teacher is yolo26s trained teacher_epochs from scratch (benchmarks/common.py), then, with
@@ -40,10 +40,12 @@ def arm_args(arm: str, teacher: Path, opt: dict) -> dict:
         return {}
     if arm == "builtin":
         return {"distill_model": str(teacher)}
+    if arm.startswith("builtin@"):  # the built-in loss with its weight `dis` set, e.g. builtin@1.0
+        return {"distill_model": str(teacher), "dis": float(arm.partition("@")[2])}
     if arm == "ours":
         return {"distillation": True, "teacher_model": str(teacher), "distill_type": opt["distill_type"],
                 "temperature": float(opt["temperature"]), "distill_alpha": float(opt["distill_alpha"])}
-    raise ValueError(f"'arms' entry '{arm}' is invalid. Valid arms are none, builtin, ours.")
+    raise ValueError(f"'arms' entry '{arm}' is invalid. Valid arms are none, builtin, builtin@DIS, ours.")
 
 
 def run(arm: str, seed: int, student: Path, teacher: Path, data: Path, opt: dict) -> dict:
