@@ -21,10 +21,11 @@ def _recipe(tmp_path, model, data, epochs=1, stages=2):
     return path
 
 
-def _complete_checkpoint(path, epoch: int) -> bool:
-    """True once `path` holds a fully written checkpoint of `epoch` (a file still being written does not load)."""
+def _mid_training_checkpoint(path, epochs: int) -> bool:
+    """True once `path` holds a fully written checkpoint of an epoch before the last (a file still being written does
+    not load; the final checkpoint has epoch -1)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)["epoch"] == epoch
+        return 0 <= torch.load(path, map_location="cpu", weights_only=False)["epoch"] < epochs - 1
     except Exception:
         return False
 
@@ -49,9 +50,9 @@ def test_killed_pipeline_resumes_the_interrupted_training(trained_pt, synth_data
     results = tmp_path / "runs" / "tiny" / "stage1_ft0" / "results.csv"
     last = results.parent / "weights" / "last.pt"
     deadline = time.time() + 300
-    while time.time() < deadline and not _complete_checkpoint(last, epoch=0):
+    while time.time() < deadline and not _mid_training_checkpoint(last, epochs=3):
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # epoch 1 is safely on disk: the kill lands in epoch 2
+    os.killpg(proc.pid, signal.SIGKILL)  # a finished epoch is on disk: the kill lands in a later one
     proc.wait()
     assert results.exists(), "the first epoch never finished"
     assert not (results.parent / "stage.json").exists()
@@ -60,3 +61,17 @@ def test_killed_pipeline_resumes_the_interrupted_training(trained_pt, synth_data
     assert "resuming stage1_ft0" in r.stderr + r.stdout
     assert len(results.read_text().splitlines()) >= 4  # header + 3 epochs, the first not redone from scratch
     assert (results.parent / "stage.json").exists()
+
+
+def test_changed_recipe_redoes_the_changed_stage_and_those_after_it(trained_pt, synth_data, tmp_path):
+    from yolo_compress.pipeline import runner
+
+    r = recipes.load(_recipe(tmp_path, trained_pt, synth_data, epochs=1, stages=2))
+    run_dir = runner.run(r)
+    first = (run_dir / "stage1_ft0" / "weights" / "best.pt").stat().st_mtime
+    r["stages"][1]["train"]["epochs"] = 2
+    runner.run(r)
+    assert (run_dir / "stage1_ft0" / "weights" / "best.pt").stat().st_mtime == first  # unchanged stage kept
+    rows = (run_dir / "stage2_ft1" / "results.csv").read_text().splitlines()
+    assert len(rows) == 3  # header + the 2 epochs the recipe now asks for
+    assert json.loads((run_dir / "stage2_ft1" / "stage.json").read_text())["args"]["epochs"] == 2

@@ -76,23 +76,47 @@ def _artifact(command: str, args: dict, stage_dir: Path) -> Path:
         command, Path(args.get("output", "")))
 
 
-def _run_stage(command: str, args: dict, stage_dir: Path) -> None:
-    """Write the stage's arguments next to it and run them through the CLI in a child process."""
-    resume = _train_resume_point(stage_dir) if command == "train" else None
+def _planned(args: dict) -> dict:
+    """Arguments as stored in JSON, so a re-run compares like with like."""
+    return json.loads(json.dumps(args, default=str))
+
+
+def _run_stage(command: str, args: dict, stage_dir: Path, resumable: bool) -> None:
+    """Write the stage's arguments next to it and run them through the CLI in a child process.
+
+    A killed training resumes only if its input is unchanged (`resumable`) and the recipe still asks for the same
+    arguments; otherwise it is redone from scratch.
+    """
+    plan = stage_dir / "stage_args.json"
+    same = resumable and plan.exists() and json.loads(plan.read_text()) == _planned(args)
+    resume = _train_resume_point(stage_dir) if command == "train" and same else None
     if resume:
         LOGGER.info(f"{colorstr('pipeline:')} resuming {stage_dir.name} from {resume}")
-        args = {"model": str(resume), "resume": True}
-    elif stage_dir.exists():
-        shutil.rmtree(stage_dir)  # a partial stage that cannot be resumed is redone from scratch
-    stage_dir.mkdir(parents=True, exist_ok=True)
+        run_args = {"model": str(resume), "resume": True}
+    else:
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)  # a partial stage that cannot be resumed is redone from scratch
+        stage_dir.mkdir(parents=True)
+        plan.write_text(json.dumps(_planned(args), indent=2))
+        run_args = args
     cfg = stage_dir.parent / f"{stage_dir.name}.args.yaml"
-    cfg.write_text(yaml.safe_dump(args, sort_keys=False))
+    cfg.write_text(yaml.safe_dump(run_args, sort_keys=False))
     r = subprocess.run([sys.executable, "-m", "yolo_compress.cli", command, f"cfg={cfg}"])
     if r.returncode:
         raise StageFailed(
             f"stage '{stage_dir.name}' ({command}) failed with exit code {r.returncode} (its output is above). "
             f"Finished stages are kept in {stage_dir.parent}; run the same command again to resume."
         )
+
+
+def _finished(marker: Path, args: dict) -> bool:
+    """A stage counts as done only if it finished with the arguments the recipe asks for now."""
+    if not marker.exists():
+        return False
+    if json.loads(marker.read_text())["args"] == _planned(args):
+        return True
+    LOGGER.info(f"{colorstr('pipeline:')} the recipe changed for {marker.parent.name}: redoing it and the stages after it")
+    return False
 
 
 def artifact_of(run_dir: Path, k: int, stage: dict[str, Any]) -> Path:
@@ -107,23 +131,25 @@ def run(recipe: dict[str, Any], project: str | Path = "runs/compress") -> Path:
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     artifacts = {"input": Path(recipe["model"])}
     model = artifacts["input"]
+    redo = False  # once a stage is (re)done, every later stage's input has changed
     for k, stage in enumerate(recipe["stages"], 1):
         command = stage_command(stage)
         stage_dir = run_dir / f"stage{k}_{stage['name']}"
         marker = stage_dir / "stage.json"
-        if marker.exists():
+        args = _stage_args(command, stage, recipe, stage_dir, model, artifacts)
+        if not redo and _finished(marker, args):
             model = artifact_of(run_dir, k, stage)
             LOGGER.info(f"{colorstr('pipeline:')} stage {k} '{stage['name']}' already finished: {model}")
         else:
             LOGGER.info(f"{colorstr('pipeline:')} stage {k}/{len(recipe['stages'])} '{stage['name']}' ({command})")
-            args = _stage_args(command, stage, recipe, stage_dir, model, artifacts)
             t0 = time.time()
-            _run_stage(command, args, stage_dir)
+            _run_stage(command, args, stage_dir, resumable=not redo)
             model = _artifact(command, args, stage_dir)
             if not model.exists():
                 raise StageFailed(f"stage '{stage_dir.name}' finished but wrote no artifact at {model}.")
-            info = {"stage": stage["name"], "command": command, "args": args, "artifact": str(model),
+            info = {"stage": stage["name"], "command": command, "args": _planned(args), "artifact": str(model),
                     "seconds": round(time.time() - t0, 1)}
             marker.write_text(json.dumps(info, indent=2))
+            redo = True
         artifacts[stage["name"]] = model
     return run_dir
