@@ -182,6 +182,7 @@ def main(argv: list[str]) -> None:
         if k not in DEFAULTS:
             raise SystemExit(f"'{k}' is not an argument of this benchmark. Valid: {', '.join(DEFAULTS)}.")
         opt[k] = v
+    opt["out"] = str(Path(opt["out"]).resolve())  # Ultralytics would nest a relative project under runs/detect
     if not opt["student"]:
         raise SystemExit("'student' is required, e.g. student=runs/prune/prune/weights/pruned.pt")
     imgsz = int(opt["imgsz"])
