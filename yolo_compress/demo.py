@@ -22,10 +22,10 @@ from yolo_compress.pipeline.command import run_and_compare
 ADAMW = {"optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1, "nbs": 16}
 DEMO_STAGES = [
     {"name": "baseline", "train": {"epochs": 16, **ADAMW}},
-    {"name": "sparsity", "train": {"epochs": 4, "l1_regularization": True, "lambda_l1": 0.0, "lambda_bn": 5.0e-4,
+    {"name": "sparsity", "train": {"epochs": 3, "l1_regularization": True, "lambda_l1": 0.0, "lambda_bn": 5.0e-4,
                                    **ADAMW}},
-    {"name": "prune", "prune": {"pruning_ratio": 0.4, "importance_metric": "bn"}},
-    {"name": "distill", "train": {"epochs": 8, "distillation": True, "teacher_model": "stage:baseline",
+    {"name": "prune", "prune": {"pruning_ratio": 0.5, "importance_metric": "bn"}},
+    {"name": "distill", "train": {"epochs": 10, "distillation": True, "teacher_model": "stage:baseline",
                                   "distill_type": "yolo", **ADAMW}},
     {"name": "int8", "quantize": {"int8": True}},
 ]
@@ -44,7 +44,7 @@ def demo_command(args: dict[str, Any]) -> None:
     args = validate(args, KEYS)
     project = Path(args.get("project") or "runs/compress")
     imgsz = args.get("imgsz", 160)
-    data = make_dataset(project / "demo_data", n_train=args.get("n_train", 500), n_val=args.get("n_val", 100),
+    data = make_dataset(project / "demo_data", n_train=args.get("n_train", 400), n_val=args.get("n_val", 100),
                         imgsz=imgsz, max_objects=3, **EASY)
     recipe = recipes.load_dict(demo_recipe(project, data, imgsz), {"epochs": args["epochs"]} if "epochs" in args else {})
     run_dir, _ = run_and_compare(recipe)
