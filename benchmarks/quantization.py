@@ -81,13 +81,15 @@ def main() -> None:
     root = Path(opt.root).resolve()
     data = root / "data" / "data.yaml"
     results_path = root / "quantization_results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for model in opt.models:
         for imgsz in opt.imgsz:
             pt = checkpoint(root, model, imgsz)
-            work = root / "quant" / f"{model}_{imgsz}"
-            results[f"{model}@{imgsz}"] = run_one(pt, data, imgsz, work, opt.fraction, opt.runs, opt.extras)
+            res = run_one(pt, data, imgsz, root / "quant" / f"{model}_{imgsz}", opt.fraction, opt.runs, opt.extras)
+            # re-read before writing so that runs for other (model, imgsz) groups can share the file
+            results = json.loads(results_path.read_text()) if results_path.exists() else {}
+            results[f"{model}@{imgsz}"] = res
             results_path.write_text(json.dumps(results, indent=2))
+    results = json.loads(results_path.read_text())
     print(f"CPU: {describe()}\n" + table(results))
     for key, res in results.items():
         print(f"{key}: INT8 layouts (median ms) {json.dumps(res['int8_layouts_ms'])}, {res['calibration_images']} calibration images")
