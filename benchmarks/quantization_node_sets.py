@@ -6,6 +6,7 @@ Variants (all U8S8 QDQ, per-channel, minmax on the same calibration images as be
   tail       only the decode tail float (the previous yolo-compress layout)
   attention  + Softmax and activation x activation MatMul float (the current yolo-compress layout)
   head       + every node of the Detect head float (decode tail included)
+  attention_head        the attention and head sets together
   attention_percentile  the attention set with percentile calibration
 """
 
@@ -26,7 +27,7 @@ from yolo_compress.quantize.calibration import CALIB_STRIDE, calibration_reader
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_prefix
 from yolo_compress.quantize.onnx_quant import CALIBRATION, compact_qdq_names, export_fp32, preprocess, save_with_metadata
 
-VARIANTS = ("tail", "attention", "head", "attention_percentile")
+VARIANTS = ("tail", "attention", "head", "attention_head", "attention_percentile")
 
 
 def float_sets(graph: onnx.GraphProto) -> dict[str, tuple[set[str], str]]:
@@ -34,7 +35,7 @@ def float_sets(graph: onnx.GraphProto) -> dict[str, tuple[set[str], str]]:
     tail, attn = decode_tail(graph), attention_nodes(graph)
     head = {n.name for n in graph.node if n.name.startswith(head_prefix(graph))}
     return {"tail": (tail, "minmax"), "attention": (tail | attn, "minmax"), "head": (tail | head, "minmax"),
-            "attention_percentile": (tail | attn, "percentile")}
+            "attention_head": (tail | attn | head, "minmax"), "attention_percentile": (tail | attn, "percentile")}
 
 
 def main() -> None:
