@@ -2,8 +2,10 @@
 dynamic INT8): size, ORT latency, mAP50-95.
 
 Usage (after benchmarks/train_quantize_models.py):
-  YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/quantization.py [--imgsz 160 320] [--models yolo26n yolo11n]
-Latency: the three .onnx files of one (model, imgsz) timed interleaved in one loop (yolo_compress.measure.latency).
+  YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/quantization.py [--imgsz 160 320] [--models yolo26n yolo11n] [--extras]
+Each (model, imgsz) uses <root>/<model>_<imgsz>/weights/best.pt when it exists (a model fine-tuned at that size),
+else <root>/<model>/weights/best.pt. Latency: the .onnx files of one (model, imgsz) timed interleaved in one loop
+(yolo_compress.measure.latency). --extras adds yolo-compress FP16 and dynamic INT8 rows.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from yolo_compress.quantize.cpu import describe
 from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
 
 
-def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs: int) -> dict:
+def checkpoint(root: Path, model: str, imgsz: int) -> Path:
+    """The model fine-tuned at `imgsz` if train_quantize_models.py --finetune made one, else the base model."""
+    tuned = root / f"{model}_{imgsz}" / "weights" / "best.pt"
+    return tuned if tuned.exists() else root / model / "weights" / "best.pt"
+
+
+def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs: int, extras: bool) -> dict:
     """Build the three artifacts from copies of `pt` and measure them side by side."""
     ours_dir, ultra_dir = work / "ours", work / "ultralytics"
     for d in (ours_dir, ultra_dir):
@@ -34,15 +42,16 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
     reader = calibration_reader(data, imgsz, fraction)
     ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz)
     ultra = Path(YOLO(str(ultra_dir / "best.pt")).export(format="onnx", quantize=8, data=str(data), imgsz=imgsz))
-    paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra,
-             "yolo-compress fp16": convert_fp16(fp32, ours_dir / "best_fp16.onnx"),
-             "yolo-compress dynamic int8": quantize_weights_dynamic(fp32, ours_dir / "best_dynamic_int8.onnx")}
+    paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra}
+    if extras:
+        paths["yolo-compress fp16"] = convert_fp16(fp32, ours_dir / "best_fp16.onnx")
+        paths["yolo-compress dynamic int8"] = quantize_weights_dynamic(fp32, ours_dir / "best_dynamic_int8.onnx")
     times = dict(zip(paths, latency(list(paths.values()), imgsz=imgsz, runs=runs, warmup=10)))
     rows = {}
     for name, path in paths.items():
         m = evaluate(path, str(data), imgsz=imgsz, batch=1)
         rows[name] = {"size_mb": file_size_mb(path), "latency_ms": times[name], **m}
-    return {"rows": rows, "int8_layouts_ms": {**record["layouts_ms"], "chosen": record["chosen"]}, "calibration_images": len(reader)}
+    return {"checkpoint": str(pt), "rows": rows, "int8_layouts_ms": {**record["layouts_ms"], "chosen": record["chosen"]}, "calibration_images": len(reader)}
 
 
 def table(results: dict) -> str:
@@ -67,16 +76,20 @@ def main() -> None:
     parser.add_argument("--imgsz", nargs="+", type=int, default=[160, 320])
     parser.add_argument("--fraction", type=float, default=0.5, help="fraction of the 800 train images for calibration")
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--extras", action="store_true", help="also FP16 and dynamic INT8")
     opt = parser.parse_args()
     root = Path(opt.root).resolve()
     data = root / "data" / "data.yaml"
     results_path = root / "quantization_results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for model in opt.models:
         for imgsz in opt.imgsz:
-            pt = root / model / "weights" / "best.pt"
-            results[f"{model}@{imgsz}"] = run_one(pt, data, imgsz, root / "quant" / f"{model}_{imgsz}", opt.fraction, opt.runs)
+            pt = checkpoint(root, model, imgsz)
+            res = run_one(pt, data, imgsz, root / "quant" / f"{model}_{imgsz}", opt.fraction, opt.runs, opt.extras)
+            # re-read before writing so that runs for other (model, imgsz) groups can share the file
+            results = json.loads(results_path.read_text()) if results_path.exists() else {}
+            results[f"{model}@{imgsz}"] = res
             results_path.write_text(json.dumps(results, indent=2))
+    results = json.loads(results_path.read_text())
     print(f"CPU: {describe()}\n" + table(results))
     for key, res in results.items():
         print(f"{key}: INT8 layouts (median ms) {json.dumps(res['int8_layouts_ms'])}, {res['calibration_images']} calibration images")

@@ -14,7 +14,7 @@ import yaml
 
 from yolo_compress.quantize import quantize
 from yolo_compress.quantize.calibration import calibration_reader
-from yolo_compress.quantize.graph import decode_tail
+from yolo_compress.quantize.graph import attention_nodes, decode_tail
 
 IMGSZ = 64
 
@@ -98,6 +98,32 @@ def test_decode_tail_located(trained_onnx):
     out = next(n for n in graph.node if graph.output[0].name in n.output)
     assert out.name in tail
     assert not any(n.name in tail for n in graph.node if n.op_type == "Conv" and "dfl" not in n.name)
+
+
+def test_attention_nodes_are_softmax_and_activation_matmuls():
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["proj"], name="weighted"),
+        helper.make_node("MatMul", ["proj", "x"], ["scores"], name="qk"),
+        helper.make_node("Softmax", ["scores"], ["attn"], name="softmax"),
+        helper.make_node("Relu", ["attn"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])], [w])
+    assert attention_nodes(graph) == {"qk", "softmax"}
+
+
+def test_attention_stays_float_in_int8(artifacts, tmp_path):
+    """After ONNX Runtime's QDQ fusion, YOLO26's convolutions run as QLinearConv but its attention stays float."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "fused.onnx")
+    ort.InferenceSession(artifacts["report"]["artifacts"]["int8"]["path"], opts, providers=["CPUExecutionProvider"])
+    ops = {n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node}
+    assert "QLinearConv" in ops and "Softmax" in ops
+    assert not ops & {"QLinearSoftmax", "QLinearMatMul"}
 
 
 def test_missing_data_fails_clearly(trained_pt, tmp_path):

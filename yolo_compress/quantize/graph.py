@@ -1,4 +1,4 @@
-"""Locate the detection head's decode tail in an Ultralytics ONNX graph, which must stay in float.
+"""Nodes of an Ultralytics ONNX graph that must stay in float: the detection head's decode tail and attention.
 
 The Detect head ends in raw per-level box and class convolutions; everything after them (reshape, concat, DFL
 softmax, anchor arithmetic, sigmoid, final concat of pixels and probabilities) is the decode. Quantizing it puts
@@ -47,3 +47,16 @@ def decode_tail(graph: onnx.GraphProto) -> set[str]:
             tail.add(node.name)
             stack.extend(c for o in node.output for c in consumers.get(o, []))
     return tail
+
+
+def attention_nodes(graph: onnx.GraphProto) -> set[str]:
+    """Softmax nodes and MatMuls of two activations (no weight initializer): the attention core of C2PSA/A2C2f.
+
+    Its softmax probabilities are ~1/tokens each, so one uint8 step (1/255) rounds most of them away (measured
+    SQNR ~3 dB on YOLO26n at 320, docs/quantization.md); these ops are a negligible share of the compute.
+    """
+    weights = {t.name for t in graph.initializer}
+    return {
+        n.name for n in graph.node
+        if n.op_type == "Softmax" or (n.op_type == "MatMul" and not any(i in weights for i in n.input))
+    }

@@ -22,7 +22,7 @@ from ultralytics.utils import LOGGER
 
 from yolo_compress.quantize.calibration import CALIB_STRIDE, LetterboxReader
 from yolo_compress.quantize.cpu import has_vnni
-from yolo_compress.quantize.graph import decode_tail
+from yolo_compress.quantize.graph import attention_nodes, decode_tail
 
 CALIBRATION = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 WEIGHTED_OPS = {"Conv", "Gemm", "MatMul"}
@@ -34,12 +34,13 @@ class Candidate:
 
     name: str
     activation: QuantType
-    weighted_only: bool  # only Conv/Gemm/MatMul (Ultralytics' choice) instead of every op outside the decode tail
+    weighted_only: bool  # only Conv/Gemm/MatMul (Ultralytics' choice) instead of every op outside the float set
 
     def exclude(self, graph: onnx.GraphProto, tail: set[str]) -> list[str]:
+        float_nodes = tail | attention_nodes(graph)
         if self.weighted_only:
-            return sorted({n.name for n in graph.node if n.op_type not in WEIGHTED_OPS} | tail)
-        return sorted(tail)
+            return sorted({n.name for n in graph.node if n.op_type not in WEIGHTED_OPS} | float_nodes)
+        return sorted(float_nodes)
 
 
 # Measured on an AVX-512-VNNI CPU with ONNX Runtime 1.31 (docs/quantization.md): whole-graph U8S8 fuses into
