@@ -25,6 +25,7 @@ COMMANDS = {
     "prune": "yolo_compress.pruning.command:prune_command",
     "suggest": "yolo_compress.pruning.suggest:suggest_command",
     "quantize": "yolo_compress.quantize.command:quantize_command",
+    "auto": "yolo_compress.pipeline.auto:auto_command",
 }
 # Where bare (key-less) words go: a single value, or a list for names ending in "s".
 POSITIONAL = {"analyze": "model", "compare": "models", "data": "action", "pipeline": "recipe", "report": "model", "quantize": "model"}
@@ -42,6 +43,8 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   suggest  model=best.pt [data=data.yaml] [target_flops=0.5] [max_map_drop=0.01]   sensitivity + plan.yaml for prune
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
+  auto     model=best.pt data=data.yaml target_flops=0.5 [max_map_drop=0.01] [epochs=10] [int8=True]
+                                                                        smallest pruned+distilled(+INT8) model in budget
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
   quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [debug]

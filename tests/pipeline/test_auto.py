@@ -1,0 +1,69 @@
+"""auto: the FLOPs ladder, the stop rule, argument errors, and one tiny end-to-end search."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from yolo_compress.cfg import ArgumentError
+from yolo_compress.pipeline import auto
+
+
+def test_ladder_starts_at_the_target_and_relaxes_towards_the_baseline():
+    assert auto.ladder(0.5) == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert auto.ladder(0.85) == [0.85]
+
+
+def test_search_rejects_candidates_over_budget_and_stops_at_the_first_in_budget():
+    maps = {0.5: 0.30, 0.6: 0.38, 0.7: 0.395, 0.8: 0.40}
+    calls = []
+
+    def evaluate(frac):
+        calls.append(frac)
+        return maps[frac]
+
+    chosen, tried = auto.search([0.5, 0.6, 0.7, 0.8], evaluate, baseline=0.40, max_map_drop=0.01)
+    assert chosen == 0.7
+    assert calls == [0.5, 0.6, 0.7]  # smallest first; 0.8 never trained
+    assert tried == [(0.5, 0.30), (0.6, 0.38), (0.7, 0.395)]
+
+
+def test_search_without_a_candidate_in_budget_returns_none_and_every_try():
+    chosen, tried = auto.search([0.5, 0.6], lambda f: 0.1, baseline=0.4, max_map_drop=0.01)
+    assert chosen is None
+    assert [f for f, _ in tried] == [0.5, 0.6]
+
+
+def test_argument_errors_name_the_argument(tmp_path):
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(b"x")
+    with pytest.raises(ArgumentError, match="'target_flops' is required"):
+        auto.check_args({"model": str(pt), "data": "d.yaml"})
+    with pytest.raises(ArgumentError, match="target_flops"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 1.5})
+    with pytest.raises(ArgumentError, match="not an existing .pt"):
+        auto.check_args({"model": str(tmp_path / "missing.pt"), "data": "d.yaml", "target_flops": 0.5})
+    with pytest.raises(ArgumentError, match="max_map_drop"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "max_map_drop": -1})
+    with pytest.raises(ArgumentError, match="pruning_ratio"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "pruning_ratio": 0.3})
+
+
+def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data, tmp_path):
+    from yolo_compress import measure
+
+    before = trained_pt.read_bytes()
+    chosen = auto.auto_command({"model": str(trained_pt), "data": str(synth_data), "target_flops": 0.6,
+                                "max_map_drop": 1.0, "epochs": 1, "imgsz": 64, "int8": False, "batch": 8,
+                                "workers": 0, "plots": False, "project": str(tmp_path), "name": "auto"})
+    assert trained_pt.read_bytes() == before  # the input model is never overwritten
+    assert chosen.suffix == ".pt" and chosen.is_relative_to(tmp_path / "auto")
+    kept = measure.gflops(measure.load_model(chosen), 64) / measure.gflops(measure.load_model(trained_pt), 64)
+    assert kept <= 0.6 + 0.05
+    summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    assert [t["flops_kept"] for t in summary["tried"]] == [0.6] and summary["chosen"] == str(chosen)
+    rows = json.loads((tmp_path / "auto" / "results.json").read_text())["rows"]
+    assert [r["stage"] for r in rows] == ["input", "flops60"]
+    code = f"from ultralytics import YOLO; m = YOLO({str(chosen)!r}); m.predict(__import__('numpy').zeros((64, 64, 3), 'uint8'), imgsz=64, verbose=False)"
+    subprocess.run([sys.executable, "-c", code], check=True)  # stock Ultralytics, yolo_compress never imported

@@ -1,0 +1,149 @@
+"""`yolo-compress auto model=best.pt data=data.yaml target_flops=0.5 [max_map_drop=0.01]`: the smallest model in budget.
+
+Tries a ladder of FLOPs-kept fractions, most aggressive first: each candidate is a `suggest` plan applied by `prune`,
+fine-tuned with distillation from the input model, then evaluated. The first candidate whose mAP50-95 stays within
+`max_map_drop` of the input model's is chosen (and INT8-quantized when `int8=True`). Candidates run as pipeline
+recipes, so a killed run resumes where it stopped and every output lands in runs/compress/NAME/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ultralytics.utils import LOGGER, colorstr
+
+from yolo_compress import measure
+from yolo_compress.cfg import ArgumentError, validate
+from yolo_compress.pipeline import recipe as recipes
+from yolo_compress.pipeline import results, runner
+
+KEYS = ("model", "data", "target_flops", "max_map_drop", "epochs", "imgsz", "int8", "project", "name", "device")
+TRAIN_KEYS = ("batch", "workers", "optimizer", "lr0", "lrf", "warmup_epochs", "nbs", "seed", "patience", "plots")
+RELAX_STEP, MOST_KEPT = 0.1, 0.9
+
+
+def ladder(target: float, step: float = RELAX_STEP, most: float = MOST_KEPT) -> list[float]:
+    """FLOPs-kept fractions to try: the target, then relaxed by `step` up to `most` (smallest model first)."""
+    rungs = [round(target, 4)]
+    while rungs[-1] + step <= most + 1e-9:
+        rungs.append(round(rungs[-1] + step, 4))
+    return rungs
+
+
+def search(rungs: Iterable[float], evaluate: Callable[[float], float], baseline: float,
+           max_map_drop: float) -> tuple[float | None, list[tuple[float, float]]]:
+    """First rung whose mAP50-95 is within budget (None if none is) and every (rung, mAP) tried, in order."""
+    tried = []
+    for frac in rungs:
+        m = evaluate(frac)
+        tried.append((frac, m))
+        ok = m >= baseline - max_map_drop
+        LOGGER.info(f"{colorstr('auto:')} FLOPs kept {frac:.0%}: mAP50-95 {m:.4f} (drop {baseline - m:+.4f}, "
+                    f"budget {max_map_drop}) -> {'accepted' if ok else 'rejected'}")
+        if ok:
+            return frac, tried
+    return None, tried
+
+
+def check_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Validated arguments; the model must be an existing .pt and target_flops is required."""
+    train = {k: args[k] for k in TRAIN_KEYS if k in args}
+    args = validate({k: v for k, v in args.items() if k not in TRAIN_KEYS}, KEYS)
+    for key in ("model", "data", "target_flops"):
+        if args.get(key) is None:
+            raise ArgumentError(f"'{key}' is required, e.g. 'yolo-compress auto model=best.pt data=data.yaml "
+                                f"target_flops=0.5 max_map_drop=0.01'.")
+    src = Path(str(args["model"]))
+    if src.suffix != ".pt" or not src.is_file():
+        raise ArgumentError(f"'model={src}' is not an existing .pt checkpoint; auto needs a trained .pt.")
+    args.setdefault("max_map_drop", 0.01)
+    args["train"] = train
+    return args
+
+
+def candidate_dir(frac: float) -> str:
+    return f"flops{round(frac * 100):02d}"
+
+
+def plan_for(args: dict[str, Any], run_dir: Path, frac: float) -> Path:
+    """The suggest plan for keeping `frac` of the GFLOPs, reused when an earlier run already wrote it."""
+    from yolo_compress.pruning.suggest import suggest_command
+
+    plan = run_dir / "plans" / candidate_dir(frac) / "plan.yaml"
+    if plan.exists():
+        return plan
+    return suggest_command({"model": str(args["model"]), "data": str(args["data"]), "target_flops": frac,
+                            "imgsz": args["imgsz"], "project": str(run_dir / "plans"),
+                            "name": candidate_dir(frac), "exist_ok": True,
+                            **({"device": args["device"]} if args.get("device") else {})})
+
+
+def candidate_recipe(args: dict[str, Any], run_dir: Path, frac: float, plan: Path, quantize: bool) -> dict[str, Any]:
+    """prune(plan) -> train(KD from the input model) [-> quantize], as a pipeline recipe."""
+    train = {"epochs": args.get("epochs") or 10, "distillation": True, "teacher_model": "input",
+             "distill_type": "yolo", **args["train"]}
+    shared = {k: train.pop(k) for k in ("batch", "workers") if k in train}
+    stages = [{"name": "prune", "prune": {"shortcut_config": str(plan)}}, {"name": "finetune", "train": train}]
+    if quantize:
+        stages.append({"name": "int8", "quantize": {"int8": True}})
+    r = {"name": candidate_dir(frac), "model": str(args["model"]), "data": str(args["data"]),
+         "imgsz": args["imgsz"], "project": str(run_dir), "stages": stages, **shared}
+    if args.get("device"):
+        r["device"] = args["device"]
+    return recipes.load_dict(r)
+
+
+def run_candidate(args: dict[str, Any], run_dir: Path, frac: float, quantize: bool = False) -> Path:
+    """Artifact of the candidate's last stage (the fine-tuned .pt, or the INT8 .onnx with `quantize`)."""
+    r = candidate_recipe(args, run_dir, frac, plan_for(args, run_dir, frac), quantize)
+    cdir = runner.run(r, run_dir)
+    return runner.artifact_of(cdir, len(r["stages"]), r["stages"][-1])
+
+
+def auto_command(args: dict[str, Any]) -> Path:
+    """Search the ladder, write results.md/json, print and return the chosen artifact; exit 1 if none is in budget."""
+    args = check_args(args)
+    args["imgsz"] = int(args.get("imgsz") or 640)
+    run_dir = (Path(str(args.get("project") or "runs/compress")) / str(args.get("name") or "auto")).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data, imgsz, drop = str(args["data"]), args["imgsz"], args["max_map_drop"]
+    baseline = measure.evaluate(str(args["model"]), data, imgsz)["map50_95"]
+    LOGGER.info(f"{colorstr('auto:')} input {args['model']}: mAP50-95 {baseline:.4f}; trying FLOPs kept "
+                f"{', '.join(f'{f:.0%}' for f in ladder(args['target_flops']))} until the drop is <= {drop}")
+    artifacts: dict[float, Path] = {}
+
+    def evaluate(frac: float) -> float:
+        artifacts[frac] = run_candidate(args, run_dir, frac)
+        return measure.evaluate(str(artifacts[frac]), data, imgsz)["map50_95"]
+
+    chosen, tried = search(ladder(args["target_flops"]), evaluate, baseline, drop)
+    stages = [("input", Path(str(args["model"])))] + [(candidate_dir(f), artifacts[f]) for f, _ in tried]
+    final = artifacts.get(chosen) if chosen is not None else None
+    if final is not None and args.get("int8", True):
+        int8 = run_candidate(args, run_dir, chosen, quantize=True)
+        stages.append((f"{candidate_dir(chosen)}_int8", int8))
+        int8_map = measure.evaluate(str(int8), data, imgsz)["map50_95"]
+        if int8_map >= baseline - drop:
+            final = int8
+        else:
+            LOGGER.warning(f"{colorstr('auto:')} INT8 mAP50-95 {int8_map:.4f} breaks the budget; shipping the FP32 "
+                           f"pruned checkpoint {final}")
+    rows = results.measure_artifacts(stages, data, imgsz, run_dir / "onnx")
+    md = results.write(run_dir, rows, imgsz)
+    summary = {"chosen": str(final) if final else None, "baseline_map50_95": baseline, "max_map_drop": drop,
+               "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f])} for f, m in tried]}
+    (run_dir / "auto.json").write_text(json.dumps(summary, indent=2))
+    LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('auto:')} results {md}")
+    if final is None:
+        best = max(tried, key=lambda t: t[1])
+        LOGGER.warning(f"{colorstr('auto:')} no candidate within max_map_drop={drop}; best was FLOPs kept "
+                       f"{best[0]:.0%} ({artifacts[best[0]]}) with drop {(baseline - best[1]) * 100:.2f} pt")
+        raise SystemExit(1)
+    row = next(r for r in rows if r["artifact"] == str(final))
+    ref = rows[0]
+    print(f"chosen: {final} (FLOPs {row['gflops'] / ref['gflops']:.0%}, "
+          f"mAP drop {(ref['map50_95'] - row['map50_95']) * 100:.2f} pt)")
+    return final
