@@ -35,11 +35,31 @@ def test_search_without_a_candidate_in_budget_returns_none_and_every_try():
     assert [f for f, _ in tried] == [0.5, 0.6]
 
 
+def test_latency_target_takes_the_least_pruning_that_is_fast_enough():
+    fractions, ms = [0.1, 0.2, 0.3, 0.4], [2.0, 2.6, 3.1, 3.9]
+    assert auto.fraction_for_latency(fractions, ms, target_ms=3.2, input_ms=6.0) == 0.3
+    with pytest.raises(ArgumentError, match="out of reach.*2.00 ms"):
+        auto.fraction_for_latency(fractions, ms, target_ms=1.5, input_ms=6.0)
+    with pytest.raises(ArgumentError, match="already met by the input model"):
+        auto.fraction_for_latency(fractions, ms, target_ms=7.0, input_ms=6.0)
+
+
+def test_latency_probe_times_pruned_copies_against_the_input(trained_pt, synth_data, tmp_path):
+    args = {"model": str(trained_pt), "data": str(synth_data), "imgsz": 64}
+    fractions, ms, input_ms = auto.latency_probe(args, tmp_path, fractions=[0.1, 0.6])
+    assert fractions == [0.1, 0.6] and len(ms) == 2
+    assert ms[0] < input_ms  # keeping 10 % of the FLOPs runs measurably faster than the input
+
+
 def test_argument_errors_name_the_argument(tmp_path):
     pt = tmp_path / "m.pt"
     pt.write_bytes(b"x")
-    with pytest.raises(ArgumentError, match="'target_flops' is required"):
+    with pytest.raises(ArgumentError, match="exactly one target"):
         auto.check_args({"model": str(pt), "data": "d.yaml"})
+    with pytest.raises(ArgumentError, match="exactly one target"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "target_latency_ms": 5.0})
+    with pytest.raises(ArgumentError, match="target_latency_ms"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_latency_ms": 0})
     with pytest.raises(ArgumentError, match="target_flops"):
         auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 1.5})
     with pytest.raises(ArgumentError, match="not an existing .pt"):

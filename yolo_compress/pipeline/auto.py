@@ -1,9 +1,15 @@
-"""`yolo-compress auto model=best.pt data=data.yaml target_flops=0.5 [max_map_drop=0.01]`: the smallest model in budget.
+"""`yolo-compress auto model=best.pt data=data.yaml target_flops=0.5|target_latency_ms=8 [max_map_drop=0.01]`.
+
+The smallest model in an mAP budget.
 
 Tries a ladder of FLOPs-kept fractions, most aggressive first: each candidate is a `suggest` plan applied by `prune`,
 fine-tuned with distillation from the input model, then evaluated. The first candidate whose mAP50-95 stays within
 `max_map_drop` of the input model's is chosen (and INT8-quantized when `int8=True`). Candidates run as pipeline
 recipes, so a killed run resumes where it stopped and every output lands in runs/compress/NAME/.
+
+With `target_latency_ms` the first rung is found by timing: latency does not depend on the weights, so untrained
+pruned copies at every FLOPs fraction are exported and timed (ONNX Runtime, interleaved with the input model), and the
+largest fraction that meets the target starts the ladder.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from yolo_compress.cfg import ArgumentError, validate
 from yolo_compress.pipeline import recipe as recipes
 from yolo_compress.pipeline import results, runner
 
-KEYS = ("model", "data", "target_flops", "max_map_drop", "epochs", "imgsz", "int8", "project", "name", "device")
+KEYS = ("model", "data", "target_flops", "target_latency_ms", "max_map_drop", "epochs", "imgsz", "int8", "project", "name", "device")
 TRAIN_KEYS = ("batch", "workers", "optimizer", "lr0", "lrf", "warmup_epochs", "nbs", "seed", "patience", "plots")
 RELAX_STEP, MOST_KEPT = 0.1, 0.9
 
@@ -52,16 +58,61 @@ def check_args(args: dict[str, Any]) -> dict[str, Any]:
     """Validated arguments; the model must be an existing .pt and target_flops is required."""
     train = {k: args[k] for k in TRAIN_KEYS if k in args}
     args = validate({k: v for k, v in args.items() if k not in TRAIN_KEYS}, KEYS)
-    for key in ("model", "data", "target_flops"):
+    for key in ("model", "data"):
         if args.get(key) is None:
             raise ArgumentError(f"'{key}' is required, e.g. 'yolo-compress auto model=best.pt data=data.yaml "
                                 f"target_flops=0.5 max_map_drop=0.01'.")
+    if (args.get("target_flops") is None) == (args.get("target_latency_ms") is None):
+        raise ArgumentError("auto needs exactly one target: 'target_flops=F' (fraction of GFLOPs to keep, e.g. 0.5) "
+                            "or 'target_latency_ms=MS' (ONNX Runtime CPU latency to meet, e.g. 8.0).")
     src = Path(str(args["model"]))
     if src.suffix != ".pt" or not src.is_file():
         raise ArgumentError(f"'model={src}' is not an existing .pt checkpoint; auto needs a trained .pt.")
     args.setdefault("max_map_drop", 0.01)
     args["train"] = train
     return args
+
+
+def fraction_for_latency(fractions: list[float], latencies: list[float], target_ms: float, input_ms: float) -> float:
+    """Largest FLOPs-kept fraction whose measured latency meets the target (the least pruning that is fast enough)."""
+    if input_ms <= target_ms:
+        raise ArgumentError(f"'target_latency_ms={target_ms}' is already met by the input model ({input_ms:.2f} ms); "
+                            "pass a lower target or use target_flops.")
+    fast = [f for f, ms in zip(fractions, latencies) if ms <= target_ms]
+    if not fast:
+        raise ArgumentError(f"'target_latency_ms={target_ms}' is out of reach: keeping {min(fractions):.0%} of the "
+                            f"FLOPs still runs {latencies[fractions.index(min(fractions))]:.2f} ms "
+                            f"(input {input_ms:.2f} ms). Valid targets here are above that.")
+    return max(fast)
+
+
+def latency_probe(args: dict[str, Any], run_dir: Path, fractions: list[float] | None = None
+                  ) -> tuple[list[float], list[float], float]:
+    """FP32 ONNX latency of untrained pruned copies at FLOPs fractions (0.1..0.9), and of the input, timed together."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from yolo_compress.cfg import DEFAULTS
+    from yolo_compress.pruning import sensitivity
+    from yolo_compress.pruning.checkpoint import save_checkpoint
+    from yolo_compress.pruning.layer import clean_copy
+    from yolo_compress.pruning.suggest import apply_plan, sensitivities, suggest
+
+    imgsz, probe_dir = args["imgsz"], run_dir / "latency_probe"
+    opt = (DEFAULTS["importance_metric"], DEFAULTS["round_to"])
+    model = load_checkpoint(str(args["model"]))[0].float().eval()
+    images = sensitivity.calibration_images(str(args["data"]), imgsz, device=next(model.parameters()).device)
+    rows = sensitivities(model, images, imgsz, *opt)
+    fractions, onnx = fractions or ladder(0.1), []
+    for frac in fractions:
+        plan, _, _ = suggest(model, images, frac, imgsz, *opt, rows=rows)
+        pruned = clean_copy(model)
+        apply_plan(pruned, plan, imgsz, *opt)
+        ckpt = save_checkpoint(pruned, probe_dir / f"{candidate_dir(frac)}.pt")
+        onnx.append(results.onnx_for(ckpt, imgsz, probe_dir, candidate_dir(frac)))
+    ms = measure.latency([results.onnx_for(Path(str(args["model"])), imgsz, probe_dir, "input"), *onnx], imgsz)
+    for frac, t in zip(fractions, ms[1:]):
+        LOGGER.info(f"{colorstr('auto:')} FLOPs kept {frac:.0%}: {t:.2f} ms (input {ms[0]:.2f} ms)")
+    return fractions, ms[1:], ms[0]
 
 
 def candidate_dir(frac: float) -> str:
@@ -110,6 +161,11 @@ def auto_command(args: dict[str, Any]) -> Path:
     run_dir = (Path(str(args.get("project") or "runs/compress")) / str(args.get("name") or "auto")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     data, imgsz, drop = str(args["data"]), args["imgsz"], args["max_map_drop"]
+    probe = None
+    if args.get("target_latency_ms") is not None:
+        fractions, ms, input_ms = latency_probe(args, run_dir)
+        args["target_flops"] = fraction_for_latency(fractions, ms, args["target_latency_ms"], input_ms)
+        probe = {"input_ms": input_ms, "ms": dict(zip(fractions, ms)), "flops_kept": args["target_flops"]}
     baseline = measure.evaluate(str(args["model"]), data, imgsz)["map50_95"]
     LOGGER.info(f"{colorstr('auto:')} input {args['model']}: mAP50-95 {baseline:.4f}; trying FLOPs kept "
                 f"{', '.join(f'{f:.0%}' for f in ladder(args['target_flops']))} until the drop is <= {drop}")
@@ -134,6 +190,7 @@ def auto_command(args: dict[str, Any]) -> Path:
     rows = results.measure_artifacts(stages, data, imgsz, run_dir / "onnx")
     md = results.write(run_dir, rows, imgsz)
     summary = {"chosen": str(final) if final else None, "baseline_map50_95": baseline, "max_map_drop": drop,
+               "latency_probe": probe,
                "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f])} for f, m in tried]}
     (run_dir / "auto.json").write_text(json.dumps(summary, indent=2))
     LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('auto:')} results {md}")

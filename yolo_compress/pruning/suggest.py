@@ -101,11 +101,21 @@ def plan_of(taken: list[dict]) -> dict:
     return {"remove_blocks": removed, "layer_ratios": ratios, "tau": taken[-1]["distortion"] if taken else 0.0}
 
 
-def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l1",
-            round_to: int = 8) -> tuple[dict, list[dict], list[dict]]:
-    """Plan, block sensitivity rows and channel sensitivity rows for keeping ``target_flops`` of the GFLOPs."""
+def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str = "l1",
+                  round_to: int = 8) -> tuple[list[dict], list[dict]]:
+    """Block and channel-group sensitivity rows: the costly part of a plan, computed once for several targets."""
     blocks = LayerPruner(model, imgsz).sensitivity(images)
-    channels = sensitivity.channel_sensitivity(model, images, importance_metric=importance_metric, round_to=round_to)
+    return blocks, sensitivity.channel_sensitivity(model, images, importance_metric=importance_metric,
+                                                   round_to=round_to)
+
+
+def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l1",
+            round_to: int = 8, rows: tuple[list[dict], list[dict]] | None = None) -> tuple[dict, list[dict], list[dict]]:
+    """Plan, block sensitivity rows and channel sensitivity rows for keeping ``target_flops`` of the GFLOPs.
+
+    ``rows`` are precomputed ``sensitivities()`` of the same model and images (``images`` is unused then).
+    """
+    blocks, channels = rows or sensitivities(model, images, imgsz, importance_metric, round_to)
     base = measure.gflops(model, imgsz)
     cands = ranked(blocks, channels)
     cache: dict[int, tuple[dict, float]] = {}
