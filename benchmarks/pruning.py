@@ -1,19 +1,28 @@
 """Benchmark of structural channel pruning on yolo26n (synthetic data): what it costs in mAP, what it buys in speed.
 
-Pipeline, all from the shared trained baseline (benchmarks/common.py):
-  unpruned   baseline fine-tuned FT epochs
-  l1         baseline pruned with importance_metric=l1, fine-tuned FT epochs
-  bn+slim    baseline trained SP epochs with a BN-gamma L1 penalty (network slimming), pruned with
-             importance_metric=bn, fine-tuned FT epochs
-Reported: params, GFLOPs, ONNX size, ONNX Runtime CPU latency (all ONNX files timed interleaved in one loop, median)
-and mAP50-95 on the synthetic val split, plus the pruning time.
+Pipeline. Stage 0 is the shared 40-epoch baseline (benchmarks/common.py), fine-tuned 15 epochs twice by the sparsity
+benchmark (benchmarks/sparsity.py, AdamW, cached under $YOLO_COMPRESS_BENCH_DIR/sparsity): `plain` without and
+`sparse` with the BatchNorm-gamma L1 penalty (`l1_regularization=True lambda_l1=0 lambda_bn=5e-4`). AdamW brings
+the baseline much closer to convergence than Ultralytics' auto optimizer does, so the comparison measures pruning,
+not unfinished training. Every row then gets the same FT fine-tuning epochs with the same settings:
+  unpruned   `plain`, not pruned
+  l1         `plain` pruned with importance_metric=l1
+  bn         `sparse` pruned with importance_metric=bn (channels the penalty switched off go first)
+  bn + KD    as bn, fine-tuned with distillation from `plain` (distill_type=yolo)
+so every row has had the same number of training epochs (40 + 15 + FT). The fine-tunes run as parallel processes,
+so the load of a shared machine falls on all alike.
+Reported: params, GFLOPs, ONNX size, ONNX Runtime CPU latency (all ONNX files timed interleaved in one loop, median),
+mAP50-95 right after pruning and after fine-tuning on the synthetic val split, and the pruning time.
 
-Usage: python benchmarks/pruning.py [ratio=0.5] [ft=10] [sp=10] [lambda_bn=1e-3] [imgsz=160] [latency_imgsz=640]
+Usage: python benchmarks/pruning.py [ratio=0.5] [preserve_shortcuts=False] [ft=5] [kd=True] [imgsz=160]
+       [latency_imgsz=640]
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,109 +35,111 @@ from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
 from yolo_compress.pruning.command import prune_command  # noqa: E402
 
 OUT = ROOT / "pruning"
+SPARSITY = ROOT / "sparsity"  # benchmarks/sparsity.py's default project
+# Same optimizer family as the sparsity stage; nbs=16 gives 50 optimizer steps per epoch on 800 images.
+FINE_TUNE = {"optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1, "batch": 16, "nbs": 16}
 
 
-def slimming_technique(lam: float):
-    """BN-gamma L1 subgradient (network slimming), added before each optimizer step of the sparsity stage.
-
-    Kept in the benchmark so it does not depend on the sparsity technique's branch; scaled like the detection loss
-    (summed over the images of the step, times the AMP scale).
-    """
-    import torch
-    from torch import nn
-    from ultralytics.utils.torch_utils import unwrap_model
-
-    from yolo_compress.trainer import Technique
-
-    class Slimming(Technique):
-        @classmethod
-        def enabled(cls, args) -> bool:
-            return True
-
-        def before_optimizer_step(self, grad_scale: float) -> None:
-            images = self.trainer.batch_size * self.trainer.accumulate
-            for m in unwrap_model(self.trainer.model).modules():
-                if isinstance(m, nn.BatchNorm2d) and m.weight.grad is not None:
-                    m.weight.grad.add_(torch.sign(m.weight.detach()) * lam * grad_scale * images)
-
-    return Slimming
+def sparsity_stage() -> tuple[Path, Path]:
+    """best.pt of the sparsity benchmark's `plain` and `sparse` runs, produced by it with its defaults if missing."""
+    plain, sparse = (SPARSITY / name / "weights" / "best.pt" for name in ("plain", "sparse"))
+    if not (plain.exists() and sparse.exists()):
+        subprocess.run([sys.executable, str(Path(__file__).with_name("sparsity.py"))], check=True)
+    return plain, sparse
 
 
-def train(model: Path, name: str, data: Path, epochs: int, imgsz: int, technique=None) -> Path:
-    """Fine-tune ``model``; every arm uses the same settings. Cached: an existing best.pt is reused."""
+def fine_tune(model: Path, name: str, data: Path, epochs: int, imgsz: int, extra: dict) -> None:
+    """Fine-tune ``model`` into OUT/name (run in its own process)."""
     from yolo_compress import YOLO
-    from yolo_compress.trainer import TECHNIQUES
 
-    best = OUT / name / "weights" / "best.pt"
-    if best.exists():
-        return best
-    if technique:
-        TECHNIQUES.append(technique)
-    try:
-        YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(OUT), name=name,
-                               exist_ok=True, seed=0, plots=False, workers=2)
-    finally:
-        if technique:
-            TECHNIQUES.remove(technique)
-    return best
+    YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, project=str(OUT), name=name, exist_ok=True,
+                           seed=0, plots=False, workers=2, **FINE_TUNE, **extra)
 
 
-def prune(model: Path, name: str, ratio: float, metric: str, imgsz: int) -> tuple[Path, float]:
+def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, imgsz: int) -> dict[str, Path]:
+    """best.pt of every job, training the missing ones side by side (one process each). Cached by run name."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=fine_tune, args=(model, name, data, epochs, imgsz, extra))
+             for name, (model, extra) in jobs.items() if not (OUT / name / "weights" / "best.pt").exists()]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    if any(p.exitcode for p in procs):
+        sys.exit("a fine-tuning run failed")
+    return {name: OUT / name / "weights" / "best.pt" for name in jobs}
+
+
+def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int) -> tuple[Path, float]:
     start = time.perf_counter()
     out = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
-                         "project": str(OUT), "name": name, "exist_ok": True})
+                         "preserve_shortcuts": shortcuts, "project": str(OUT), "name": name, "exist_ok": True})
     return out, time.perf_counter() - start
 
 
-def main(ratio: float = 0.5, ft: int = 10, sp: int = 10, lambda_bn: float = 1e-3, imgsz: int = 160,
+def main(ratio: float = 0.5, preserve_shortcuts: bool = False, ft: int = 5, kd: bool = True, imgsz: int = 160,
          latency_imgsz: int = 640) -> str:
     from ultralytics import YOLO
 
     data = synthetic_data(imgsz=imgsz)
     base = baseline("yolo26n.yaml", imgsz=imgsz, epochs=40, data=data)
+    plain, sparse = sparsity_stage()
     OUT.mkdir(parents=True, exist_ok=True)
-    slim = train(base, "slim", data, sp, imgsz, slimming_technique(lambda_bn))
-    l1_pruned, l1_time = prune(base, "prune_l1", ratio, "l1", imgsz)
-    bn_pruned, bn_time = prune(slim, "prune_bn", ratio, "bn", imgsz)
-    arms = {
-        "unpruned (fine-tuned)": train(base, "ft_unpruned", data, ft, imgsz),
-        f"l1 {ratio} (fine-tuned)": train(l1_pruned, "ft_l1", data, ft, imgsz),
-        f"bn+slimming {ratio} (fine-tuned)": train(bn_pruned, "ft_bn", data, ft, imgsz),
+    tag = f"{ratio}{'_sc' if preserve_shortcuts else ''}"
+    l1_pruned, l1_time = prune(plain, f"prune_l1_{tag}", ratio, "l1", preserve_shortcuts, imgsz)
+    bn_pruned, bn_time = prune(sparse, f"prune_bn_{tag}", ratio, "bn", preserve_shortcuts, imgsz)
+    shortcuts = ", shortcuts kept" if preserve_shortcuts else ""
+    jobs = {
+        ("unpruned", f"ft{ft}_unpruned"): (plain, plain, {}),
+        (f"l1 {ratio}{shortcuts}", f"ft{ft}_l1_{tag}"): (l1_pruned, l1_pruned, {}),
+        (f"bn {ratio}{shortcuts}, after sparsity", f"ft{ft}_bn_{tag}"): (bn_pruned, bn_pruned, {}),
     }
+    if kd:
+        jobs[(f"bn {ratio}{shortcuts}, after sparsity, KD", f"ft{ft}_bnkd_{tag}")] = (
+            bn_pruned, bn_pruned, {"distillation": True, "teacher_model": str(plain), "distill_type": "yolo"})
+    start = time.perf_counter()
+    tuned = fine_tune_all({name: (model, extra) for (_, name), (model, _, extra) in jobs.items()}, data, ft, imgsz)
+    ft_time = time.perf_counter() - start
+    arms = {label: (before, tuned[name]) for (label, name), (_, before, _) in jobs.items()}
     onnx = {}
-    for label, pt in arms.items():
+    for label, (_, pt) in arms.items():
         copy = OUT / "onnx" / f"{pt.parent.parent.name}.pt"
         copy.parent.mkdir(exist_ok=True)
         shutil.copy(pt, copy)
         onnx[label] = Path(YOLO(str(copy)).export(format="onnx", imgsz=latency_imgsz, verbose=False))
     lat = measure.latency(list(onnx.values()), imgsz=latency_imgsz, runs=200, warmup=20)
     rows, ref = [], None
-    for (label, pt), ms in zip(arms.items(), lat):
+    for (label, (before, pt)), ms in zip(arms.items(), lat):
         model = measure.load_model(pt)
         r = {"label": label, "params": measure.count_params(model), "gflops": measure.gflops(model, latency_imgsz),
              "onnx_mb": measure.file_size_mb(onnx[label]), "ms": ms,
+             "before": measure.evaluate(before, str(data), imgsz)["map50_95"],
              "map": measure.evaluate(pt, str(data), imgsz)["map50_95"]}
         ref = ref or r
         rows.append(r)
     lines = [
-        f"| model | params | GFLOPs@{latency_imgsz} | ONNX MB | ORT CPU ms@{latency_imgsz} | speed-up | mAP50-95 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| model | params | GFLOPs@{latency_imgsz} | ONNX MB | ORT CPU ms@{latency_imgsz} | speed-up "
+        f"| mAP50-95 before fine-tuning | mAP50-95 after {ft} epochs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['label']} | {r['params']:,} ({r['params'] / ref['params']:.0%}) | {r['gflops']:.2f} "
                      f"({r['gflops'] / ref['gflops']:.0%}) | {r['onnx_mb']:.2f} | {r['ms']:.2f} | "
-                     f"{ref['ms'] / r['ms']:.2f}x | {r['map']:.4f} ({100 * (r['map'] - ref['map']):+.2f}) |")
-    slim_sparsity = bn_channel_sparsity(measure.load_model(slim))
-    base_sparsity = bn_channel_sparsity(measure.load_model(base))
+                     f"{ref['ms'] / r['ms']:.2f}x | {r['before']:.4f} | "
+                     f"{r['map']:.4f} ({100 * (r['map'] - ref['map']):+.2f}) |")
+    plain_sparsity = bn_channel_sparsity(measure.load_model(plain))
+    sparse_sparsity = bn_channel_sparsity(measure.load_model(sparse))
     lines += [
         "",
-        f"Prune time: l1 {l1_time:.1f} s, bn {bn_time:.1f} s (whole `prune` command: load, prune, save, plan).",
-        f"BN channels with |gamma| < 0.01: baseline {base_sparsity:.1%}, after {sp} slimming epochs {slim_sparsity:.1%}.",
-        f"Settings: ratio={ratio} ft={ft} sp={sp} lambda_bn={lambda_bn} imgsz={imgsz} latency_imgsz={latency_imgsz}; "
-        f"baseline {base}.",
+        f"Prune time: l1 {l1_time:.1f} s, bn {bn_time:.1f} s (whole `prune` command: load, prune, save, plan). "
+        f"Fine-tuning wall time ({len(jobs)} runs side by side): {ft_time:.0f} s.",
+        f"BN channels with |gamma| < 0.01: after the 15 sparsity-stage epochs without the penalty "
+        f"{plain_sparsity:.1%}, with it {sparse_sparsity:.1%}.",
+        f"Settings: ratio={ratio} preserve_shortcuts={preserve_shortcuts} ft={ft} kd={kd} imgsz={imgsz} "
+        f"latency_imgsz={latency_imgsz}; fine-tuning {FINE_TUNE}; baseline {base}.",
     ]
     text = "\n".join(lines)
-    (OUT / "results.md").write_text(text + "\n")
+    (OUT / f"results_{tag}_ft{ft}.md").write_text(text + "\n")
     print(text)
     return text
 
