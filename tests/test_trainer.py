@@ -1,4 +1,5 @@
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,16 @@ def test_trainer_strips_compression_args_before_ultralytics(synth_data, tmp_path
                                       "project": str(tmp_path), "name": "t", **TRAIN_KW})
     assert t.compression.pruning_ratio == 0.5 and t.args.pruning_ratio == 0.5
     assert t.compression.importance_metric == "l1"
+
+
+def test_cpu_training_uses_every_core(synth_data, tmp_path):
+    """Ultralytics leaves one core for data-loading workers that it then disables on CPU; the trainer takes it back."""
+    tr = CompressionTrainer(overrides={"model": "yolo26n.yaml", "data": str(synth_data), "device": "cpu",
+                                       "project": str(tmp_path), **TRAIN_KW})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        tr._use_all_cores()
+        assert torch.get_num_threads() == min(8, os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
