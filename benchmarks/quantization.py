@@ -40,7 +40,8 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
         shutil.copy2(pt, d / "best.pt")
     fp32 = export_fp32(ours_dir / "best.pt", imgsz, ours_dir / "best.onnx")
     reader = calibration_reader(data, imgsz, fraction)
-    ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz)
+    accuracy = lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]  # as `yolo-compress quantize` chooses
+    ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz, accuracy=accuracy)
     ultra = Path(YOLO(str(ultra_dir / "best.pt")).export(format="onnx", quantize=8, data=str(data), imgsz=imgsz))
     paths = {"fp32": fp32, "yolo-compress int8": ours, "ultralytics quantize=8": ultra}
     if extras:
@@ -51,7 +52,8 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
     for name, path in paths.items():
         m = evaluate(path, str(data), imgsz=imgsz, batch=1)
         rows[name] = {"size_mb": file_size_mb(path), "latency_ms": times[name], **m}
-    return {"checkpoint": str(pt), "rows": rows, "int8_layouts_ms": {**record["layouts_ms"], "chosen": record["chosen"]}, "calibration_images": len(reader)}
+    return {"checkpoint": str(pt), "rows": rows, "int8_layouts_ms": {**record["layouts_ms"], "chosen": record["chosen"]},
+            "int8_layouts_map50_95": record["layouts_accuracy"], "calibration_images": len(reader)}
 
 
 def table(results: dict) -> str:
@@ -92,7 +94,8 @@ def main() -> None:
     results = json.loads(results_path.read_text())
     print(f"CPU: {describe()}\n" + table(results))
     for key, res in results.items():
-        print(f"{key}: INT8 layouts (median ms) {json.dumps(res['int8_layouts_ms'])}, {res['calibration_images']} calibration images")
+        print(f"{key}: INT8 layouts (median ms) {json.dumps(res['int8_layouts_ms'])}, mAP50-95 of the contenders "
+              f"{json.dumps(res.get('int8_layouts_map50_95', {}))}, {res['calibration_images']} calibration images")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import yaml
 
 from yolo_compress.quantize import quantize
 from yolo_compress.quantize.calibration import calibration_reader
-from yolo_compress.quantize.graph import attention_nodes, decode_tail
+from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_nodes
+from yolo_compress.quantize.onnx_quant import choose_layout
 
 IMGSZ = 64
 
@@ -77,6 +78,9 @@ def test_artifacts_load_in_stock_ultralytics(artifacts):
     assert 1.8 < rows["fp16"]["size_ratio"] < 2.2
     for row in rows.values():
         assert np.isfinite(row["map50_95"])  # YOLO(onnx).val ran on each artifact
+    report = artifacts["report"]
+    scores = report["int8_layouts_map50_95"]  # mAP of the layouts that were nearly as fast as the fastest
+    assert not scores or scores[report["int8_layout"]] == max(scores.values())
     model = onnx.load(rows["int8"]["path"])
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["task"] == "detect" and "names" in meta and meta["imgsz"] == f"[{IMGSZ}, {IMGSZ}]"
@@ -98,6 +102,28 @@ def test_decode_tail_located(trained_onnx):
     out = next(n for n in graph.node if graph.output[0].name in n.output)
     assert out.name in tail
     assert not any(n.name in tail for n in graph.node if n.op_type == "Conv" and "dfl" not in n.name)
+
+
+def test_head_nodes_cover_the_decode_tail_and_the_head_convolutions(trained_onnx):
+    graph = onnx.load(str(trained_onnx)).graph
+    head = head_nodes(graph)
+    assert decode_tail(graph) < head
+    assert any(n.op_type == "Conv" and n.name in head for n in graph.node)
+    assert any(n.op_type == "Conv" and n.name not in head for n in graph.node)  # the backbone is not the head
+
+
+def test_layout_choice_trades_speed_for_accuracy_only_within_tolerance():
+    timing = {"fast": 10.0, "near": 10.8, "slow": 12.0}
+    asked = []
+
+    def accuracy(name: str) -> float:
+        asked.append(name)
+        return {"fast": 0.40, "near": 0.42, "slow": 0.50}[name]
+
+    assert choose_layout(timing, None) == ("fast", {})
+    best, scores = choose_layout(timing, accuracy)
+    assert best == "near" and sorted(asked) == ["fast", "near"]  # 'slow' is 20% slower: not even evaluated
+    assert choose_layout(timing, lambda name: 0.4)[0] == "fast"  # a tie goes to the faster layout
 
 
 def test_attention_nodes_are_softmax_and_activation_matmuls():

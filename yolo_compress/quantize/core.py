@@ -91,10 +91,12 @@ def quantize(
     artifacts: dict[str, Path] = {"fp32": fp32}
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
     if int8 and format == "onnx":
+        accuracy = (lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]) if val else None
         artifacts["int8"], record = quantize_int8(
-            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug
+            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug, accuracy=accuracy
         )
         info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
+        info["int8_layouts_map50_95"] = record["layouts_accuracy"]
         if debug:
             info["int8_drift"] = record["drift"]
         info["calibration_images"] = len(reader)

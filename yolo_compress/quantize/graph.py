@@ -25,6 +25,12 @@ def head_prefix(graph: onnx.GraphProto) -> str:
     return f"/model.{max(indices)}/"
 
 
+def head_nodes(graph: onnx.GraphProto) -> set[str]:
+    """Every node of the Detect head: its box/class convolution branches as well as the decode tail."""
+    prefix = head_prefix(graph)
+    return {n.name for n in graph.node if n.name.startswith(prefix)}
+
+
 def decode_tail(graph: onnx.GraphProto) -> set[str]:
     """Names of the nodes from the head's first Reshape of a convolution output to the graph outputs."""
     prefix = head_prefix(graph)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from ultralytics.utils import LOGGER
 
 from yolo_compress.quantize.calibration import CALIB_STRIDE, LetterboxReader
 from yolo_compress.quantize.cpu import has_vnni
-from yolo_compress.quantize.graph import attention_nodes, decode_tail
+from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_nodes
 
 CALIBRATION = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 WEIGHTED_OPS = {"Conv", "Gemm", "MatMul"}
@@ -35,9 +35,10 @@ class Candidate:
     name: str
     activation: QuantType
     weighted_only: bool  # only Conv/Gemm/MatMul (Ultralytics' choice) instead of every op outside the float set
+    float_head: bool = False  # the whole Detect head in float, not only its decode tail
 
     def exclude(self, graph: onnx.GraphProto, tail: set[str]) -> list[str]:
-        float_nodes = tail | attention_nodes(graph)
+        float_nodes = tail | attention_nodes(graph) | (head_nodes(graph) if self.float_head else set())
         if self.weighted_only:
             return sorted({n.name for n in graph.node if n.op_type not in WEIGHTED_OPS} | float_nodes)
         return sorted(float_nodes)
@@ -46,8 +47,11 @@ class Candidate:
 # Measured on an AVX-512-VNNI CPU with ONNX Runtime 1.31 (docs/quantization.md): whole-graph U8S8 fuses into
 # QLinearConv/QLinearSigmoid/QLinearMul chains and is the fastest; S8S8 QDQ stays unfused there (Q/DQ around float
 # Conv) and is ~2x slower than FP32. Other CPUs/ORT builds may differ, hence timing all of them on the spot.
+# The float-head layout trades a few % of speed for the head's class-branch convolutions, the most drifting
+# tensors after attention; whether that is worth it is decided by mAP (SPEED_TOLERANCE).
 CANDIDATES = (
     Candidate("all_u8s8", QuantType.QUInt8, weighted_only=False),
+    Candidate("all_u8s8_head", QuantType.QUInt8, weighted_only=False, float_head=True),
     Candidate("all_s8s8", QuantType.QInt8, weighted_only=False),
     Candidate("weighted_u8s8", QuantType.QUInt8, weighted_only=True),
 )
@@ -154,14 +158,35 @@ def quantize_candidate(
     return out
 
 
+# Layouts within this fraction of the fastest one's latency count as equally fast; among them the most accurate is
+# kept. 10% is above the run-to-run spread of interleaved medians on a quiet machine (a few %) and below what the
+# float head costs at 320 on YOLO26n (~4%, docs/quantization.md), so that trade is settled by mAP, not by noise.
+SPEED_TOLERANCE = 0.10
+
+
+def choose_layout(timing: dict[str, float], accuracy: Callable[[str], float] | None) -> tuple[str, dict[str, float]]:
+    """The most accurate layout among those within SPEED_TOLERANCE of the fastest (the fastest without `accuracy`).
+
+    Returns the choice and the accuracy measured per contender (layouts too slow to contend are not evaluated).
+    """
+    fastest = min(timing.values())
+    contenders = [k for k, ms in timing.items() if ms <= fastest * (1 + SPEED_TOLERANCE)]
+    if accuracy is None or len(contenders) == 1:
+        return min(contenders, key=timing.get), {}
+    scores = {k: accuracy(k) for k in contenders}
+    return max(contenders, key=lambda k: (scores[k], -timing[k])), scores
+
+
 def quantize_int8(
     fp32: Path, dest: Path, reader: LetterboxReader, imgsz: int, calibration: str = "minmax",
-    per_channel: bool = True, runs: int = 30, debug: bool = False,
+    per_channel: bool = True, runs: int = 30, debug: bool = False, accuracy: Callable[[Path], float] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Build every candidate layout, time them interleaved with FP32 on this CPU, keep the fastest.
+    """Build every candidate layout, time them interleaved with FP32 on this CPU and keep the fastest, or with
+    `accuracy` (a score of an INT8 file, higher is better) the most accurate of the nearly fastest (choose_layout).
 
     Returns the written INT8 path and a record of the measured median latency (ms) per candidate and of FP32, the
-    chosen layout and, with debug, the most drifting tensors (measured before names are compacted).
+    accuracy of the contenders, the chosen layout and, with debug, the most drifting tensors (measured before names
+    are compacted).
     """
     from yolo_compress.measure import latency
 
@@ -171,14 +196,17 @@ def quantize_int8(
         paths = {}
         for cand in CANDIDATES:
             LOGGER.info(f"INT8: quantizing layout '{cand.name}' ({calibration} calibration, {len(reader)} images)")
-            paths[cand.name] = quantize_candidate(pre, tmp / f"{cand.name}.onnx", cand, reader, calibration, per_channel, tmp / "calib.json")
+            quantize_candidate(pre, tmp / "q.onnx", cand, reader, calibration, per_channel, tmp / "calib.json")
+            paths[cand.name] = save_with_metadata(onnx.load(str(tmp / "q.onnx")), fp32, tmp / f"{cand.name}.onnx")
         times = latency([fp32, *paths.values()], imgsz=imgsz, runs=runs, warmup=5)
-        timing = {"fp32": times[0], **dict(zip(paths, times[1:]))}
-        best = min(paths, key=timing.get)
-        LOGGER.info("INT8 layouts (median ms, interleaved): " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()) + f" -> {best}")
-        if timing[best] >= timing["fp32"]:
-            LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing the fastest.")
-        record: dict[str, Any] = {"layouts_ms": timing, "chosen": best}
+        timing = dict(zip(paths, times[1:]))
+        best, scores = choose_layout(timing, accuracy and (lambda k: accuracy(paths[k])))
+        LOGGER.info(f"INT8 layouts (median ms, interleaved; FP32 {times[0]:.2f}): "
+                    + ", ".join(f"{k} {v:.2f}" + (f" (accuracy {scores[k]:.4f})" if k in scores else "")
+                                for k, v in timing.items()) + f" -> {best}")
+        if timing[best] >= times[0]:
+            LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing '{best}'.")
+        record: dict[str, Any] = {"layouts_ms": {"fp32": times[0], **timing}, "layouts_accuracy": scores, "chosen": best}
         if debug:
             from yolo_compress.quantize.debug import layer_drift
 
