@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -42,3 +43,6 @@ def test_analyze_and_compare_pt_and_onnx(trained_pt, trained_onnx, tmp_path):
     analysis.compare_command({"models": [str(trained_onnx), str(trained_onnx)], "imgsz": 64, "runs": 5,
                               "json": str(tmp_path / "c.json")})
     assert json.loads((tmp_path / "c.json").read_text())["a"]["params"] > 0
+    analysis.compare_command({"models": f"{trained_onnx},{trained_onnx}", "imgsz": 64, "runs": 2})  # models=a,b
+    with pytest.raises(ValueError, match="exactly two models, got 1"):
+        analysis.compare_command({"models": str(trained_onnx)})

@@ -206,6 +206,8 @@ def compare_command(args: dict[str, Any]) -> None:
     """`yolo-compress compare A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]`."""
     args = validate(args, ("models", "data", "imgsz", "runs", "json"))
     models = args.get("models") or []
+    if isinstance(models, str):  # models=a.pt,b.pt given as key=value rather than as two positional paths
+        models = [m for m in models.split(",") if m]
     if len(models) != 2:
         raise ValueError(f"'compare' takes exactly two models, got {len(models)}: 'yolo-compress compare a.pt b.pt'.")
     c = compare(models[0], models[1], args.get("data"), args.get("imgsz", 640), args.get("runs", 50))
