@@ -25,15 +25,46 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+LABEL_OFFSETS = ((6, 6), (6, -24), (-8, 6), (-8, -24))  # points from the marker: above/below, right/left
+
+
+def _place_labels(ax, labels: list[str], xs: list[float], ys: list[float], areas: list[float]) -> None:
+    """Each label at the first offset around its point where it covers no marker and no label placed before it.
+
+    Compressed stages often sit on top of each other (a pruned model and its INT8 copy have nearly the same
+    latency and mAP), and labels at one fixed offset then print over each other.
+    """
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    px_per_pt = ax.figure.dpi / 72
+    placed = []
+    for x, y, area in zip(xs, ys, areas):  # scatter sizes are marker areas in points^2
+        cx, cy = ax.transData.transform((x, y))
+        r = area**0.5 / 2 * px_per_pt
+        placed.append(Bbox.from_extents(cx - r, cy - r, cx + r, cy + r))
+    for label, x, y in zip(labels, xs, ys):
+        for dx, dy in LABEL_OFFSETS:
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                               ha="left" if dx > 0 else "right")
+            box = text.get_window_extent(renderer)
+            if (dx, dy) == LABEL_OFFSETS[-1] or not any(box.overlaps(b) for b in placed):
+                break
+            text.remove()
+        placed.append(box)
+
+
 def accuracy_vs_latency(rows: list[dict[str, Any]], path: Path) -> Path:
     """One labelled point per artifact; up and to the left is better."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     xs, ys = [r["latency_ms"] for r in rows], [r["map50_95"] for r in rows]
     ax.plot(xs, ys, color="0.75", zorder=1)
-    ax.scatter(xs, ys, s=[max(30.0, r["size_mb"] * 25) for r in rows], c=range(len(rows)), cmap="viridis", zorder=2)
-    for r, x, y in zip(rows, xs, ys):
-        ax.annotate(f"{r['stage']}\n{r['size_mb']:.1f} MB", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    sizes = [max(30.0, r["size_mb"] * 25) for r in rows]
+    ax.scatter(xs, ys, s=sizes, c=range(len(rows)), cmap="viridis", zorder=2)
+    ax.margins(0.15, 0.15)
+    ax.autoscale_view()
+    _place_labels(ax, [f"{r['stage']}\n{r['size_mb']:.1f} MB" for r in rows], xs, ys, sizes)
     ax.set_xlabel("ONNX Runtime CPU latency (ms, median)")
     ax.set_ylabel("mAP50-95")
     ax.set_title("Accuracy vs latency (marker area ~ file size)")
