@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
@@ -24,6 +25,7 @@ KEYS = ("model", "pruning_ratio", "importance_metric", "round_to", "global_pruni
         "shortcut_config", "data", "imgsz", "batch", "project", "name", "exist_ok", "device", "pruning_method",
         "prune_blocks", "target_flops")
 ALIASES = {"global": "global_pruning"}
+RECALIBRATION_BATCHES = 8
 
 
 def write_plan(plan: PruningPlan, out_dir: Path) -> list[Path]:
@@ -60,8 +62,9 @@ def plot_plan(plan: PruningPlan, path: Path) -> Path:
     return path
 
 
-def taylor_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches: int = 4) -> list[dict]:
-    """A few training batches (augmentation off) for Taylor importance; the model gets a loss-ready ``args``."""
+def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches: int = 4) -> list[dict]:
+    """A few shuffled batches of the train split, letterboxed as in val (no augmentation). The model gets a
+    loss-ready ``args`` for Taylor importance (v8DetectionLoss reads box/cls/dfl gains as attributes)."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_dataloader, build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
@@ -70,7 +73,7 @@ def taylor_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batche
     info = check_det_dataset(data)
     dataset = build_yolo_dataset(cfg, info["train"], batch, info, mode="val", stride=int(model.stride.max()))
     loader = build_dataloader(dataset, batch, workers=0, shuffle=True)
-    model.args = cfg  # v8DetectionLoss reads box/cls/dfl gains as attributes
+    model.args = cfg
     model.criterion = None
     batches = []
     for b in loader:
@@ -78,6 +81,20 @@ def taylor_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batche
         if len(batches) == n_batches:
             break
     return batches
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: list[dict]) -> None:
+    """Re-estimate every BatchNorm's running statistics on the user's images, with torch's ``update_bn``.
+
+    Removing channels changes what the following BatchNorms see: a channel whose gamma is ~0 still sends a constant,
+    SiLU(beta), that the next layer's running mean includes. With those stale statistics a pruned model evaluates
+    far below what it computes in training mode, until fine-tuning re-estimates them.
+    """
+    from torch.optim.swa_utils import update_bn
+
+    device = next(model.parameters()).device
+    update_bn(([b["img"].to(device).float() / 255] for b in batches), model)
 
 
 def prune_command(args: dict[str, Any]) -> Path:
@@ -104,8 +121,8 @@ def prune_command(args: dict[str, Any]) -> Path:
 
     model, ckpt = load_checkpoint(src, device=select_device(args.get("device") or "cpu", verbose=False))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
-    batches = taylor_batches(model, args["data"], imgsz, int(args.get("batch") or 16)) \
-        if opt["importance_metric"] == "taylor" else None
+    batch = int(args.get("batch") or 16)
+    batches = train_batches(model, args["data"], imgsz, batch) if opt["importance_metric"] == "taylor" else None
     start = time.perf_counter()
     if args.get("pruning_method") == "layer" or load_plan(opt["shortcut_config"]) is not None:
         plan = prune_layers(model, args, imgsz)
@@ -113,6 +130,9 @@ def prune_command(args: dict[str, Any]) -> Path:
         plan = ChannelPruner(model, opt["pruning_ratio"], opt["importance_metric"], opt["preserve_shortcuts"],
                              opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=batches).prune()
     seconds = time.perf_counter() - start
+    if args.get("data"):
+        recalibrate_bn(model, train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES))
+        LOGGER.info(f"BatchNorm statistics re-estimated on {RECALIBRATION_BATCHES} x {batch} train images of {args['data']}")
     after = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     out_dir.mkdir(parents=True, exist_ok=True)
     model.args = dict(ckpt.get("train_args") or {})
@@ -127,7 +147,7 @@ def prune_command(args: dict[str, Any]) -> Path:
                 f"{after['gflops']:.2f} ({1 - after['gflops'] / max(before['gflops'], 1e-9):.1%} fewer)")
     if args.get("data"):
         for label, path in (("before", src), ("after", dst)):
-            m = measure.evaluate(path, args["data"], imgsz, int(args.get("batch") or 16), args.get("device"))
+            m = measure.evaluate(path, args["data"], imgsz, batch, args.get("device"))
             LOGGER.info(f"mAP50-95 {label} pruning (no fine-tuning): {m['map50_95']:.4f}")
     LOGGER.info(f"Results saved to {out_dir}: {dst.name}, {', '.join(f.name for f in files)}")
     return dst
