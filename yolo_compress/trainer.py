@@ -195,7 +195,7 @@ class CompressionTrainer(DetectionTrainer):
     def _use_all_cores(self) -> None:
         """On CPU, Ultralytics trains with cpu_count-1 threads (the last core kept for data loading) and also forces
         0 data-loading workers, so one core idles; on 2 cores that is half the machine. Training with every core
-        (up to Ultralytics' cap of 8) measured 1.29x faster epochs on a 2-core CPU (YOLO26n, imgsz 160, batch 16).
+        (up to Ultralytics' cap of 8) measured 1.44x faster epochs on a 2-core CPU (benchmarks/training_threads.py).
         Set per epoch because Ultralytics' select_device resets the thread count."""
         if self.device.type == "cpu" and self.args.workers == 0:
             torch.set_num_threads(min(8, os.cpu_count() or 1))
