@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -152,6 +153,26 @@ def test_attention_stays_float_in_int8(artifacts, tmp_path):
     assert not ops & {"QLinearSoftmax", "QLinearMatMul"}
 
 
+def test_a_named_layout_is_built_alone_untimed_and_reported_where_asked(trained_pt, synth_data, tmp_path):
+    pt = tmp_path / "m.pt"
+    shutil.copy2(trained_pt, pt)
+    report = quantize(pt, data=synth_data, imgsz=IMGSZ, layout="weighted_u8s8", val=False, runs=3,
+                      project=tmp_path / "runs", name="q")
+    assert report["int8_layout"] == "weighted_u8s8" and report["int8_layouts_ms"] == {}  # nothing timed
+    graph = onnx.load(report["artifacts"]["int8"]["path"]).graph
+    quantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    sigmoids = [o for n in graph.node if n.op_type == "Sigmoid" for o in n.output]
+    assert quantized and not quantized & set(sigmoids)  # only weighted ops run in INT8: SiLU's Sigmoid stays float
+    assert json.loads((tmp_path / "runs" / "q" / "report.json").read_text())["int8_layout"] == "weighted_u8s8"
+
+
+def test_layout_choices_are_the_candidates():
+    from yolo_compress.cfg import SPEC
+    from yolo_compress.quantize.onnx_quant import CANDIDATES
+
+    assert SPEC["layout"]["choices"] == ["auto", *(c.name for c in CANDIDATES)]
+
+
 def test_missing_data_fails_clearly(trained_pt, tmp_path):
     pt = tmp_path / "m.pt"
     shutil.copy2(trained_pt, pt)
@@ -175,6 +196,8 @@ def test_cli_rejects_bad_values():
         run(["quantize", "model=m.pt", "calibration=kl"])
     with pytest.raises(ValueError, match="'fraction=0' is invalid"):
         run(["quantize", "model=m.pt", "fraction=0"])
+    with pytest.raises(ValueError, match="'layout=fast' is invalid.*all_u8s8_head"):
+        run(["quantize", "model=m.pt", "layout=fast"])
     with pytest.raises(ValueError, match="'model=m.onnx' is invalid"):
         run(["quantize", "model=m.onnx", "data=d.yaml"])
 

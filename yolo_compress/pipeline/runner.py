@@ -66,8 +66,7 @@ def _stage_args(command: str, stage: dict, recipe: dict, stage_dir: Path, model:
     args["model"] = str(model)
     if command == "quantize":
         args["output"] = str(stage_dir / f"{stage['name']}.onnx")
-    else:
-        args.update(project=str(stage_dir.parent), name=stage_dir.name, exist_ok=True)
+    args.update(project=str(stage_dir.parent), name=stage_dir.name, exist_ok=True)  # logs and reports in the stage
     return args
 
 

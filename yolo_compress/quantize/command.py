@@ -6,14 +6,15 @@ from typing import Any
 
 from yolo_compress.cfg import DEFAULTS, validate
 
-KEYS = ("format", "int8", "half", "dynamic", "calibration", "per_channel", "fraction", "debug", "val", "output", "runs")
+KEYS = ("format", "int8", "half", "dynamic", "calibration", "per_channel", "fraction", "debug", "val", "output", "runs",
+        "layout")
 
 
 def quantize_command(args: dict[str, Any]) -> None:
     """Validate, then run yolo_compress.quantize.quantize; `model`, `data` and `imgsz` are checked there."""
     from yolo_compress.quantize import quantize
 
-    args = validate(args, (*KEYS, "model", "data", "imgsz"))
+    args = validate(args, (*KEYS, "model", "data", "imgsz", "project", "name", "exist_ok"))
     if "model" not in args:
         raise ValueError("'model' is required: yolo-compress quantize model=best.pt data=data.yaml")
     quantize(**{**{k: DEFAULTS[k] for k in KEYS}, **args})

@@ -67,13 +67,16 @@ def quantize(
     val: bool = True,
     debug: bool = False,
     runs: int = 50,
-    project: str | Path = "runs/quantize",
+    layout: str = "auto",
+    project: str | Path | None = None,
+    name: str | None = None,
+    exist_ok: bool = False,
 ) -> dict[str, Any]:
     """Export `model` to FP32 ONNX and the requested INT8/FP16 variants, then measure them against FP32.
 
     Artifacts go to the checkpoint's folder, or `output` (see `destinations`), as <stem>.onnx, <stem>_int8.onnx,
     <stem>_fp16.onnx, <stem>_dynamic_int8.onnx (or <stem>_int8_openvino_model/); the report to
-    runs/quantize/<stem>*/report.json.
+    <project>/<name>/report.json (default runs/quantize/<stem>*/, numbered as Ultralytics numbers its runs).
     """
     pt = _check_model(model)
     if not (int8 or half or dynamic):
@@ -93,7 +96,8 @@ def quantize(
     if int8 and format == "onnx":
         accuracy = (lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]) if val else None
         artifacts["int8"], record = quantize_int8(
-            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug, accuracy=accuracy
+            fp32, dest["int8"], reader, imgsz, calibration, per_channel, runs=runs, debug=debug, accuracy=accuracy,
+            layout=layout,
         )
         info["int8_layouts_ms"], info["int8_layout"] = record["layouts_ms"], record["chosen"]
         info["int8_layouts_map50_95"] = record["layouts_accuracy"]
@@ -110,7 +114,7 @@ def quantize(
         artifacts["dynamic_int8"] = quantize_weights_dynamic(fp32, dest["dynamic_int8"])
     report = measure_artifacts(artifacts, data if val else None, imgsz, runs)
     report.update(info)
-    save_dir = increment_path(Path(project) / pt.stem, mkdir=True)
+    save_dir = increment_path(Path(project or "runs/quantize") / (name or pt.stem), exist_ok=exist_ok, mkdir=True)
     (save_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     LOGGER.info(format_report(report) + f"\nReport saved to {save_dir / 'report.json'}")
     return report

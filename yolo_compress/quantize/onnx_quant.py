@@ -177,36 +177,48 @@ def choose_layout(timing: dict[str, float], accuracy: Callable[[str], float] | N
     return max(contenders, key=lambda k: (scores[k], -timing[k])), scores
 
 
+def _select(fp32: Path, paths: dict[str, Path], imgsz: int, runs: int,
+            accuracy: Callable[[Path], float] | None) -> dict[str, Any]:
+    """Time the built layouts interleaved with FP32 on this CPU and choose one (choose_layout)."""
+    from yolo_compress.measure import latency
+
+    times = latency([fp32, *paths.values()], imgsz=imgsz, runs=runs, warmup=5)
+    timing = dict(zip(paths, times[1:]))
+    best, scores = choose_layout(timing, accuracy and (lambda k: accuracy(paths[k])))
+    LOGGER.info(f"INT8 layouts (median ms, interleaved; FP32 {times[0]:.2f}): "
+                + ", ".join(f"{k} {v:.2f}" + (f" (accuracy {scores[k]:.4f})" if k in scores else "")
+                            for k, v in timing.items()) + f" -> {best}")
+    if timing[best] >= times[0]:
+        LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing '{best}'.")
+    return {"layouts_ms": {"fp32": times[0], **timing}, "layouts_accuracy": scores, "chosen": best}
+
+
 def quantize_int8(
     fp32: Path, dest: Path, reader: LetterboxReader, imgsz: int, calibration: str = "minmax",
     per_channel: bool = True, runs: int = 30, debug: bool = False, accuracy: Callable[[Path], float] | None = None,
+    layout: str = "auto",
 ) -> tuple[Path, dict[str, Any]]:
     """Build every candidate layout, time them interleaved with FP32 on this CPU and keep the fastest, or with
     `accuracy` (a score of an INT8 file, higher is better) the most accurate of the nearly fastest (choose_layout).
+    A `layout` other than "auto" builds only that candidate, untimed: the choice for a target CPU that is not this one.
 
     Returns the written INT8 path and a record of the measured median latency (ms) per candidate and of FP32, the
     accuracy of the contenders, the chosen layout and, with debug, the most drifting tensors (measured before names
     are compacted).
     """
-    from yolo_compress.measure import latency
-
     with tempfile.TemporaryDirectory(prefix="yc_int8_", dir=dest.parent) as tmp:
         tmp = Path(tmp)
         pre = preprocess(fp32, tmp / "pre.onnx")
         paths = {}
-        for cand in CANDIDATES:
+        for cand in CANDIDATES if layout == "auto" else [c for c in CANDIDATES if c.name == layout]:
             LOGGER.info(f"INT8: quantizing layout '{cand.name}' ({calibration} calibration, {len(reader)} images)")
             quantize_candidate(pre, tmp / "q.onnx", cand, reader, calibration, per_channel, tmp / "calib.json")
             paths[cand.name] = save_with_metadata(onnx.load(str(tmp / "q.onnx")), fp32, tmp / f"{cand.name}.onnx")
-        times = latency([fp32, *paths.values()], imgsz=imgsz, runs=runs, warmup=5)
-        timing = dict(zip(paths, times[1:]))
-        best, scores = choose_layout(timing, accuracy and (lambda k: accuracy(paths[k])))
-        LOGGER.info(f"INT8 layouts (median ms, interleaved; FP32 {times[0]:.2f}): "
-                    + ", ".join(f"{k} {v:.2f}" + (f" (accuracy {scores[k]:.4f})" if k in scores else "")
-                                for k, v in timing.items()) + f" -> {best}")
-        if timing[best] >= times[0]:
-            LOGGER.warning(f"INT8: no layout was faster than FP32 at imgsz={imgsz} in this measurement; writing '{best}'.")
-        record: dict[str, Any] = {"layouts_ms": {"fp32": times[0], **timing}, "layouts_accuracy": scores, "chosen": best}
+        if layout == "auto":
+            record = _select(fp32, paths, imgsz, runs, accuracy)
+        else:
+            record = {"layouts_ms": {}, "layouts_accuracy": {}, "chosen": layout}
+        best = record["chosen"]
         if debug:
             from yolo_compress.quantize.debug import layer_drift
 
