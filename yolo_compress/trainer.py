@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
 from copy import deepcopy
 from pathlib import Path
@@ -25,6 +24,7 @@ from ultralytics.utils.patches import torch_load
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 
 from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argument, validate
+from yolo_compress.device import use_all_cores
 
 
 class Technique:
@@ -193,12 +193,10 @@ class CompressionTrainer(DetectionTrainer):
         model.criterion = _CompressionCriterion(base, self.techniques) if self.techniques else base
 
     def _use_all_cores(self) -> None:
-        """On CPU, Ultralytics trains with cpu_count-1 threads (the last core kept for data loading) and also forces
-        0 data-loading workers, so one core idles; on 2 cores that is half the machine. Training with every core
-        (up to Ultralytics' cap of 8) measured 1.44x faster epochs on a 2-core CPU (benchmarks/training_threads.py).
+        """Ultralytics trains on CPU with 0 data-loading workers yet keeps a core free for them (device.use_all_cores).
         Set per epoch because Ultralytics' select_device resets the thread count."""
-        if self.device.type == "cpu" and self.args.workers == 0:
-            torch.set_num_threads(min(8, os.cpu_count() or 1))
+        if self.args.workers == 0:
+            use_all_cores(self.device)
 
     def _epoch_start(self, trainer=None) -> None:
         self._use_all_cores()

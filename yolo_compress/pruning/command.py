@@ -12,9 +12,9 @@ from torch import nn
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
-from ultralytics.utils.torch_utils import select_device
 
 from yolo_compress import measure
+from yolo_compress.device import select
 from yolo_compress.cfg import DEFAULTS, ArgumentError, validate
 from yolo_compress.pruning.channel import ChannelPruner, PruningPlan
 from yolo_compress.pruning.checkpoint import save_checkpoint
@@ -119,7 +119,7 @@ def prune_command(args: dict[str, Any]) -> Path:
     if dst.resolve() == src.resolve():
         raise ArgumentError(f"'model={src}' would be overwritten by the pruned model; choose another project/name.")
 
-    model, ckpt = load_checkpoint(src, device=select_device(args.get("device") or "cpu", verbose=False))
+    model, ckpt = load_checkpoint(src, device=select(args.get("device")))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     batch = int(args.get("batch") or 16)
     batches = train_batches(model, args["data"], imgsz, batch) if opt["importance_metric"] == "taylor" else None
