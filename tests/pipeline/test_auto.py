@@ -51,6 +51,17 @@ def test_latency_probe_times_pruned_copies_against_the_input(trained_pt, synth_d
     assert ms[0] < input_ms  # keeping 10 % of the FLOPs runs measurably faster than the input
 
 
+def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, monkeypatch):
+    from yolo_compress.pruning import suggest
+
+    calls = []
+    monkeypatch.setattr(suggest, "sensitivities", lambda *a: calls.append(a) or ([], []))
+    monkeypatch.setattr(suggest, "suggest", lambda model, images, frac, imgsz, *opt, rows: ({"frac": frac}, *rows))
+    source = auto.InputSensitivity({"model": str(trained_pt), "data": str(synth_data), "imgsz": 64})
+    assert [source.plan(f)[0]["frac"] for f in (0.5, 0.6, 0.7)] == [0.5, 0.6, 0.7]
+    assert len(calls) == 1
+
+
 def test_argument_errors_name_the_argument(tmp_path):
     pt = tmp_path / "m.pt"
     pt.write_bytes(b"x")

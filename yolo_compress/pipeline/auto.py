@@ -86,27 +86,51 @@ def fraction_for_latency(fractions: list[float], latencies: list[float], target_
     return max(fast)
 
 
-def latency_probe(args: dict[str, Any], run_dir: Path, fractions: list[float] | None = None
-                  ) -> tuple[list[float], list[float], float]:
-    """FP32 ONNX latency of untrained pruned copies at FLOPs fractions (0.1..0.9), and of the input, timed together."""
-    from ultralytics.nn.tasks import load_checkpoint
+class InputSensitivity:
+    """The input model, its calibration images and its block/channel sensitivity rows, computed on first use.
 
-    from yolo_compress.cfg import DEFAULTS
-    from yolo_compress.pruning import sensitivity
+    The rows are the costly part of a `suggest` plan; one auto run plans every rung and the latency probe from the
+    same model, so they are computed once instead of once per rung.
+    """
+
+    def __init__(self, args: dict[str, Any]):
+        from yolo_compress.cfg import DEFAULTS
+
+        self.args, self.opt = args, (DEFAULTS["importance_metric"], DEFAULTS["round_to"])
+        self._loaded: tuple | None = None
+
+    def loaded(self) -> tuple[Any, Any, tuple[list[dict], list[dict]]]:
+        """(model, images, rows), computed once."""
+        if self._loaded is None:
+            from yolo_compress.pruning.suggest import load_input, sensitivities
+
+            a = self.args
+            model, images = load_input(Path(str(a["model"])), str(a["data"]), a["imgsz"], a.get("device"))
+            self._loaded = model, images, sensitivities(model, images, a["imgsz"], *self.opt)
+        return self._loaded
+
+    def plan(self, frac: float) -> tuple[dict, list[dict], list[dict]]:
+        """suggest's plan for keeping `frac` of the GFLOPs, with the sensitivity rows it used."""
+        from yolo_compress.pruning.suggest import suggest
+
+        model, images, rows = self.loaded()
+        return suggest(model, images, frac, self.args["imgsz"], *self.opt, rows=rows)
+
+
+def latency_probe(args: dict[str, Any], run_dir: Path, fractions: list[float] | None = None,
+                  source: InputSensitivity | None = None) -> tuple[list[float], list[float], float]:
+    """FP32 ONNX latency of untrained pruned copies at FLOPs fractions (0.1..0.9), and of the input, timed together."""
     from yolo_compress.pruning.checkpoint import save_checkpoint
     from yolo_compress.pruning.layer import clean_copy
-    from yolo_compress.pruning.suggest import apply_plan, sensitivities, suggest
+    from yolo_compress.pruning.suggest import apply_plan
 
+    source = source or InputSensitivity(args)
     imgsz, probe_dir = args["imgsz"], run_dir / "latency_probe"
-    opt = (DEFAULTS["importance_metric"], DEFAULTS["round_to"])
-    model = load_checkpoint(str(args["model"]))[0].float().eval()
-    images = sensitivity.calibration_images(str(args["data"]), imgsz, device=next(model.parameters()).device)
-    rows = sensitivities(model, images, imgsz, *opt)
     fractions, onnx = fractions or ladder(0.1), []
     for frac in fractions:
-        plan, _, _ = suggest(model, images, frac, imgsz, *opt, rows=rows)
-        pruned = clean_copy(model)
-        apply_plan(pruned, plan, imgsz, *opt)
+        plan, _, _ = source.plan(frac)
+        pruned = clean_copy(source.loaded()[0])
+        apply_plan(pruned, plan, imgsz, *source.opt)
         ckpt = save_checkpoint(pruned, probe_dir / f"{candidate_dir(frac)}.pt")
         onnx.append(results.onnx_for(ckpt, imgsz, probe_dir, candidate_dir(frac)))
     ms = measure.latency([results.onnx_for(Path(str(args["model"])), imgsz, probe_dir, "input"), *onnx], imgsz)
@@ -119,17 +143,16 @@ def candidate_dir(frac: float) -> str:
     return f"flops{round(frac * 100):02d}"
 
 
-def plan_for(args: dict[str, Any], run_dir: Path, frac: float) -> Path:
+def plan_for(args: dict[str, Any], run_dir: Path, frac: float, source: InputSensitivity) -> Path:
     """The suggest plan for keeping `frac` of the GFLOPs, reused when an earlier run already wrote it."""
-    from yolo_compress.pruning.suggest import suggest_command
+    from yolo_compress.pruning.suggest import plan_header, save_suggestion
 
-    plan = run_dir / "plans" / candidate_dir(frac) / "plan.yaml"
-    if plan.exists():
-        return plan
-    return suggest_command({"model": str(args["model"]), "data": str(args["data"]), "target_flops": frac,
-                            "imgsz": args["imgsz"], "project": str(run_dir / "plans"),
-                            "name": candidate_dir(frac), "exist_ok": True,
-                            **({"device": args["device"]} if args.get("device") else {})})
+    plan_yaml = run_dir / "plans" / candidate_dir(frac) / "plan.yaml"
+    if plan_yaml.exists():
+        return plan_yaml
+    plan, blocks, channels = source.plan(frac)
+    header = plan_header(Path(str(args["model"])), frac, args["imgsz"])
+    return save_suggestion(plan, blocks, channels, plan_yaml.parent, header)
 
 
 def candidate_recipe(args: dict[str, Any], run_dir: Path, frac: float, plan: Path, quantize: bool) -> dict[str, Any]:
@@ -147,9 +170,10 @@ def candidate_recipe(args: dict[str, Any], run_dir: Path, frac: float, plan: Pat
     return recipes.load_dict(r)
 
 
-def run_candidate(args: dict[str, Any], run_dir: Path, frac: float, quantize: bool = False) -> Path:
+def run_candidate(args: dict[str, Any], run_dir: Path, frac: float, source: InputSensitivity,
+                  quantize: bool = False) -> Path:
     """Artifact of the candidate's last stage (the fine-tuned .pt, or the INT8 .onnx with `quantize`)."""
-    r = candidate_recipe(args, run_dir, frac, plan_for(args, run_dir, frac), quantize)
+    r = candidate_recipe(args, run_dir, frac, plan_for(args, run_dir, frac, source), quantize)
     cdir = runner.run(r, run_dir)
     return runner.artifact_of(cdir, len(r["stages"]), r["stages"][-1])
 
@@ -161,9 +185,9 @@ def auto_command(args: dict[str, Any]) -> Path:
     run_dir = (Path(str(args.get("project") or "runs/compress")) / str(args.get("name") or "auto")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     data, imgsz, drop = str(args["data"]), args["imgsz"], args["max_map_drop"]
-    probe = None
+    probe, source = None, InputSensitivity(args)
     if args.get("target_latency_ms") is not None:
-        fractions, ms, input_ms = latency_probe(args, run_dir)
+        fractions, ms, input_ms = latency_probe(args, run_dir, source=source)
         args["target_flops"] = fraction_for_latency(fractions, ms, args["target_latency_ms"], input_ms)
         probe = {"input_ms": input_ms, "ms": dict(zip(fractions, ms)), "flops_kept": args["target_flops"]}
     baseline = measure.evaluate(str(args["model"]), data, imgsz)["map50_95"]
@@ -172,14 +196,14 @@ def auto_command(args: dict[str, Any]) -> Path:
     artifacts: dict[float, Path] = {}
 
     def evaluate(frac: float) -> float:
-        artifacts[frac] = run_candidate(args, run_dir, frac)
+        artifacts[frac] = run_candidate(args, run_dir, frac, source)
         return measure.evaluate(str(artifacts[frac]), data, imgsz)["map50_95"]
 
     chosen, tried = search(ladder(args["target_flops"]), evaluate, baseline, drop)
     stages = [("input", Path(str(args["model"])))] + [(candidate_dir(f), artifacts[f]) for f, _ in tried]
     final = artifacts.get(chosen) if chosen is not None else None
     if final is not None and args.get("int8", True):
-        int8 = run_candidate(args, run_dir, chosen, quantize=True)
+        int8 = run_candidate(args, run_dir, chosen, source, quantize=True)
         stages.append((f"{candidate_dir(chosen)}_int8", int8))
         int8_map = measure.evaluate(str(int8), data, imgsz)["map50_95"]
         if int8_map >= baseline - drop:

@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from torch import nn
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
-from ultralytics.utils.torch_utils import select_device
 
 from yolo_compress import measure
+from yolo_compress.device import select
 from yolo_compress.cfg import ArgumentError, DEFAULTS, validate
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner, count_params
@@ -152,6 +153,33 @@ def write_plan_yaml(plan: dict, path: Path, header: str) -> Path:
     return path
 
 
+def load_input(src: Path, data: str | None, imgsz: int, device: str | None) -> tuple[nn.Module, torch.Tensor]:
+    """The checkpoint's model in FP32 eval mode and its calibration images, on `device` (default CPU)."""
+    model, _ = load_checkpoint(src, device=select(device))
+    model = model.float().eval()
+    return model, sensitivity.calibration_images(data, imgsz, device=next(model.parameters()).device)
+
+
+def save_suggestion(plan: dict, blocks: list[dict], channels: list[dict], out_dir: Path, header: str) -> Path:
+    """plan.yaml and the sensitivity CSVs and plots in out_dir, with the plan logged; returns plan.yaml."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = sensitivity.save(blocks, out_dir / "block_sensitivity", "block")
+    files += sensitivity.save(channels, out_dir / "channel_sensitivity", "group")
+    path = write_plan_yaml(plan, out_dir / "plan.yaml", header)
+    LOGGER.info(f"Plan: remove {len(plan['remove_blocks'])} blocks ({', '.join(plan['remove_blocks']) or 'none'}), "
+                f"prune {len(plan['layer_ratios'])} channel groups; GFLOPs kept {plan['gflops_kept']:.1%}, "
+                f"distortion threshold {plan['tau']:.4g}")
+    for group, ratio in plan["layer_ratios"].items():
+        LOGGER.info(f"  {group:<36} ratio {ratio}")
+    LOGGER.info(f"Results saved to {out_dir}: {path.name}, {', '.join(f.name for f in files)}")
+    return path
+
+
+def plan_header(src: Path, target: float, imgsz: int) -> str:
+    return (f"# yolo-compress suggest model={src} target_flops={target} imgsz={imgsz}\n"
+            f"# apply: yolo-compress prune model={src} shortcut_config=<this file> imgsz={imgsz}\n")
+
+
 def suggest_command(args: dict[str, Any]) -> Path:
     """Sensitivity of every block and channel group, then the plan: runs/suggest/<name>/plan.yaml (+ CSVs, plots)."""
     args = validate(args, KEYS)
@@ -167,27 +195,15 @@ def suggest_command(args: dict[str, Any]) -> Path:
     opt = {k: args.get(k, DEFAULTS[k]) for k in ("importance_metric", "round_to")}
     if opt["importance_metric"] == "taylor":
         raise ArgumentError("'importance_metric=taylor' is invalid for suggest; valid: l1, l2, bn, random.")
-    model, _ = load_checkpoint(src, device=select_device(args.get("device") or "cpu", verbose=False))
-    model = model.float().eval()
-    images = sensitivity.calibration_images(args.get("data"), imgsz, device=next(model.parameters()).device)
+    model, images = load_input(src, args.get("data"), imgsz, args.get("device"))
     start = time.perf_counter()
     plan, blocks, channels = suggest(model, images, target, imgsz, opt["importance_metric"], opt["round_to"])
+    LOGGER.info(f"Plan for target_flops={target:.0%} computed in {time.perf_counter() - start:.0f}s")
     out_dir = increment_path(Path(args.get("project") or "runs/suggest") / str(args.get("name") or "suggest"),
                              exist_ok=bool(args.get("exist_ok", False)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = sensitivity.save(blocks, out_dir / "block_sensitivity", "block")
-    files += sensitivity.save(channels, out_dir / "channel_sensitivity", "group")
-    header = (f"# yolo-compress suggest model={src} target_flops={target} imgsz={imgsz}\n"
-              f"# apply: yolo-compress prune model={src} shortcut_config=<this file> imgsz={imgsz}\n")
-    path = write_plan_yaml(plan, out_dir / "plan.yaml", header)
-    LOGGER.info(f"Plan ({time.perf_counter() - start:.0f}s): remove {len(plan['remove_blocks'])} blocks "
-                f"({', '.join(plan['remove_blocks']) or 'none'}), prune {len(plan['layer_ratios'])} channel groups; "
-                f"GFLOPs kept {plan['gflops_kept']:.1%} (target {target:.0%}), distortion threshold {plan['tau']:.4g}")
-    for group, ratio in plan["layer_ratios"].items():
-        LOGGER.info(f"  {group:<36} ratio {ratio}")
+    path = save_suggestion(plan, blocks, channels, out_dir, plan_header(src, target, imgsz))
     if args.get("data") and args.get("max_map_drop") is not None:
         check_map(model, plan, args, imgsz, opt, out_dir)
-    LOGGER.info(f"Results saved to {out_dir}: {path.name}, {', '.join(f.name for f in files)}")
     return path
 
 
