@@ -14,8 +14,9 @@ def use_all_cores(device: torch.device) -> None:
     """On CPU, use every core (up to 8) for torch.
 
     Ultralytics' select_device sets cpu_count-1 threads, keeping a core for data loading; on 2 cores that idles half
-    the machine. Measured on 2 cores: 1.44x faster training epochs (benchmarks/training_threads.py) and 1.57x faster
-    pruning sensitivity analysis. Call it after every select_device, which resets the count.
+    the machine. Measured on 2 cores at imgsz 160 (benchmarks/cpu_threads.py): training epochs 1.46-1.64x faster,
+    the prune command's BatchNorm re-estimation 1.28x; suggest's sensitivity analysis (many small forward passes)
+    barely moves (1.0-1.1x). Call it after every select_device, which resets the count.
     """
     if device.type == "cpu":
         torch.set_num_threads(min(MAX_THREADS, os.cpu_count() or 1))
