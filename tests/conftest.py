@@ -12,6 +12,29 @@ import pytest
 
 from yolo_compress.data.synthetic import make_dataset
 
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """`yolo-compress ARGS` through the console entry point, in this process: (exit code, stdout, stderr).
+
+    Saves a Python start-up and torch import per call; tests/test_cli.py keeps one real subprocess.
+    """
+    import sys
+
+    from yolo_compress.cli import entrypoint
+
+    def run(*args) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["yolo-compress", *map(str, args)])
+        try:
+            entrypoint()
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
 TRAIN_KW = dict(epochs=1, imgsz=64, batch=8, workers=0, plots=False, val=True, seed=0, exist_ok=True)
 
 

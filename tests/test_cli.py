@@ -36,25 +36,25 @@ def test_unknown_subcommand_is_one_line():
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cfg_yaml_runs_a_training(synth_data, tmp_path):
+def test_cfg_yaml_runs_a_training(synth_data, tmp_path, cli):
     cfg = tmp_path / "recipe.yaml"
     cfg.write_text(yaml.safe_dump({
         "task": "detect", "mode": "train", "model": "yolo26n.yaml", "data": str(synth_data), "epochs": 1,
         "imgsz": 64, "batch": 8, "plots": False, "project": str(tmp_path), "name": "fromcfg",
         "l1_regularization": False, "pruning_ratio": 0.3,
     }))
-    r = _cli(f"cfg={cfg}")
-    assert r.returncode == 0, r.stderr[-2000:]
+    code, _, err = cli(f"cfg={cfg}")
+    assert code == 0, err[-2000:]
     assert (tmp_path / "fromcfg" / "weights" / "best.pt").exists()
     assert yaml.safe_load((tmp_path / "fromcfg" / "args.yaml").read_text())["pruning_ratio"] == 0.3
 
 
-def test_analyze_and_data_commands(trained_pt, trained_onnx, tmp_path):
+def test_analyze_and_data_commands(trained_pt, trained_onnx, tmp_path, cli):
     for model in (trained_pt, trained_onnx):
-        r = _cli("analyze", model, "imgsz=64", f"json={tmp_path / 'a.json'}")
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert "weight sparsity" in r.stdout and json.loads((tmp_path / "a.json").read_text())["params"] > 0
-    r = _cli("data", "synth", f"out={tmp_path / 'd'}", "n_train=2", "n_val=1", "imgsz=64")
-    assert r.returncode == 0 and (tmp_path / "d" / "data.yaml").exists()
-    r = _cli("data", "synth", "n_train=0")
-    assert r.returncode == 2 and "'n_train=0' is invalid" in r.stderr
+        code, out, err = cli("analyze", model, "imgsz=64", f"json={tmp_path / 'a.json'}")
+        assert code == 0, err[-2000:]
+        assert "weight sparsity" in out and json.loads((tmp_path / "a.json").read_text())["params"] > 0
+    code, _, _ = cli("data", "synth", f"out={tmp_path / 'd'}", "n_train=2", "n_val=1", "imgsz=64")
+    assert code == 0 and (tmp_path / "d" / "data.yaml").exists()
+    code, _, err = cli("data", "synth", "n_train=0")
+    assert code == 2 and "'n_train=0' is invalid" in err

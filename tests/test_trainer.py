@@ -1,7 +1,5 @@
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -65,15 +63,12 @@ def test_hooks_loss_terms_and_columns(synth_data, tmp_path, monkeypatch):
     assert args["l1_regularization"] is True and args["pruning_ratio"] == 0.3
 
 
-def test_bad_argument_fails_before_any_run_folder(synth_data, tmp_path):
+def test_bad_argument_fails_before_any_run_folder(synth_data, tmp_path, cli):
     for bad in ("pruning_ratio=1.5", "importance_metric=foo", "lambda_l1=-1", "prunning=True"):
-        r = subprocess.run(
-            [sys.executable, "-m", "yolo_compress.cli", "train", "model=yolo26n.yaml", f"data={synth_data}",
-             "epochs=1", "imgsz=64", f"project={tmp_path}", "name=bad", bad],
-            capture_output=True, text=True,
-        )
-        assert r.returncode == 2, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1 and bad.split("=")[0] in r.stderr
+        code, _, err = cli("train", "model=yolo26n.yaml", f"data={synth_data}", "epochs=1", "imgsz=64",
+                           f"project={tmp_path}", "name=bad", bad)
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and bad.split("=")[0] in err
     assert not any(tmp_path.iterdir())
 
 

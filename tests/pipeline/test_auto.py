@@ -46,9 +46,9 @@ def test_latency_target_takes_the_least_pruning_that_is_fast_enough():
 
 def test_latency_probe_times_pruned_copies_against_the_input(trained_pt, synth_data, tmp_path):
     args = {"model": str(trained_pt), "data": str(synth_data), "imgsz": 64}
-    fractions, ms, input_ms = auto.latency_probe(args, tmp_path, fractions=[0.1, 0.6])
-    assert fractions == [0.1, 0.6] and len(ms) == 2
-    assert ms[0] < input_ms  # keeping 10 % of the FLOPs runs measurably faster than the input
+    fractions, ms, input_ms = auto.latency_probe(args, tmp_path, fractions=[0.3])
+    assert fractions == [0.3] and len(ms) == 1
+    assert ms[0] < input_ms  # keeping 30 % of the FLOPs runs measurably faster than the input
 
 
 def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, monkeypatch):

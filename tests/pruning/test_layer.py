@@ -1,8 +1,5 @@
 """Layer pruning: exact removal of zero-branch residual blocks, cv2 slicing, stock artifacts."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 from torch import nn
@@ -10,7 +7,7 @@ from torch import nn
 from yolo_compress.pruning.checkpoint import save_checkpoint
 from yolo_compress.pruning.layer import LayerPruner, find_blocks, remove_block
 from yolo_compress.pruning.sensitivity import head_outputs
-from .test_stock_artifact import STOCK_SCRIPT
+from .test_stock_artifact import run_stock
 
 
 def zero_branch(block: nn.Module) -> None:
@@ -99,11 +96,6 @@ def test_layer_pruned_checkpoint_is_stock(tmp_path, build):
     model = build("yolo26n.yaml", nc=3)
     LayerPruner(model, imgsz=64).prune(names=["model.2.m.0", "model.6.m.0.m.1", "model.10.m.0", "model.22.m.0"])
     path = save_checkpoint(model, tmp_path / "pruned.pt")
-    script = tmp_path / "stock.py"
-    script.write_text(STOCK_SCRIPT)
-    env = {"YOLO_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    run = subprocess.run([sys.executable, str(script), str(path)], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert int(run.stdout.split("PARAMS ")[1].split()[0]) == sum(p.numel() for p in model.parameters())
+    [line] = run_stock([path], tmp_path)
+    assert int(line.split("PARAMS ")[1].split()[0]) == sum(p.numel() for p in model.parameters())
     assert (tmp_path / "pruned.onnx").stat().st_size > 0
