@@ -47,7 +47,7 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
                                                                         smallest pruned+distilled(+INT8) model in budget
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
-  quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [debug]
+  quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [layout=auto] [debug]
                                                                                    INT8/FP16 ONNX + size/latency/mAP report
   cfg=recipe.yaml                                                                  run a YAML file (mode: train)
   help                                                                             this text

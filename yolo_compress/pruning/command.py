@@ -14,8 +14,8 @@ from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
 
 from yolo_compress import measure
-from yolo_compress.device import select
 from yolo_compress.cfg import DEFAULTS, ArgumentError, validate
+from yolo_compress.device import select
 from yolo_compress.pruning.channel import ChannelPruner, PruningPlan
 from yolo_compress.pruning.checkpoint import save_checkpoint
 from yolo_compress.pruning.layer import LayerPlan

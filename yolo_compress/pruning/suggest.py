@@ -23,8 +23,8 @@ from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
 
 from yolo_compress import measure
-from yolo_compress.device import select
 from yolo_compress.cfg import ArgumentError, DEFAULTS, validate
+from yolo_compress.device import select
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner, count_params
 from yolo_compress.pruning.layer import LayerPlan, LayerPruner, clean_copy, rename_map
