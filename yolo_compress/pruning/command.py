@@ -20,6 +20,7 @@ from yolo_compress.pruning.channel import ChannelPruner, PruningPlan
 from yolo_compress.pruning.checkpoint import save_checkpoint
 from yolo_compress.pruning.layer import LayerPlan
 from yolo_compress.pruning.suggest import load_plan, prune_layers
+from yolo_compress.pruning.technique import TAYLOR_BATCHES
 
 KEYS = ("model", "pruning_ratio", "importance_metric", "round_to", "global_pruning", "preserve_shortcuts",
         "shortcut_config", "data", "imgsz", "batch", "project", "name", "exist_ok", "device", "pruning_method",
@@ -62,7 +63,7 @@ def plot_plan(plan: PruningPlan, path: Path) -> Path:
     return path
 
 
-def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches: int = 4) -> list[dict]:
+def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches: int) -> list[dict]:
     """A few shuffled batches of the train split, letterboxed as in val (no augmentation). The model gets a
     loss-ready ``args`` for Taylor importance (v8DetectionLoss reads box/cls/dfl gains as attributes)."""
     from ultralytics.cfg import get_cfg
@@ -122,16 +123,18 @@ def prune_command(args: dict[str, Any]) -> Path:
     model, ckpt = load_checkpoint(src, device=select(args.get("device")))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     batch = int(args.get("batch") or 16)
-    batches = train_batches(model, args["data"], imgsz, batch) if opt["importance_metric"] == "taylor" else None
+    # One read of the train split serves both Taylor importance (its first batches) and BN re-estimation.
+    batches = train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES) if args.get("data") else []
+    taylor = batches[:TAYLOR_BATCHES] if opt["importance_metric"] == "taylor" else None
     start = time.perf_counter()
     if args.get("pruning_method") == "layer" or load_plan(opt["shortcut_config"]) is not None:
         plan = prune_layers(model, args, imgsz)
     else:
         plan = ChannelPruner(model, opt["pruning_ratio"], opt["importance_metric"], opt["preserve_shortcuts"],
-                             opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=batches).prune()
+                             opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=taylor).prune()
     seconds = time.perf_counter() - start
-    if args.get("data"):
-        recalibrate_bn(model, train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES))
+    if batches:
+        recalibrate_bn(model, batches)
         LOGGER.info(f"BatchNorm statistics re-estimated on {RECALIBRATION_BATCHES} x {batch} train images of {args['data']}")
     after = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     out_dir.mkdir(parents=True, exist_ok=True)
