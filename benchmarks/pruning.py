@@ -70,10 +70,12 @@ def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, i
     return {name: OUT / name / "weights" / "best.pt" for name in jobs}
 
 
-def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int) -> tuple[Path, float]:
+def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int, data: Path) -> tuple[Path, float]:
+    """The `prune` command as users run it, with data= (BatchNorm statistics re-estimated on train batches)."""
     start = time.perf_counter()
     out = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
-                         "preserve_shortcuts": shortcuts, "project": str(OUT), "name": name, "exist_ok": True})
+                         "preserve_shortcuts": shortcuts, "data": str(data), "project": str(OUT), "name": name,
+                         "exist_ok": True})
     return out, time.perf_counter() - start
 
 
@@ -86,8 +88,8 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, ft: int = 5, kd: 
     plain, sparse = sparsity_stage()
     OUT.mkdir(parents=True, exist_ok=True)
     tag = f"{ratio}{'_sc' if preserve_shortcuts else ''}"
-    l1_pruned, l1_time = prune(plain, f"prune_l1_{tag}", ratio, "l1", preserve_shortcuts, imgsz)
-    bn_pruned, bn_time = prune(sparse, f"prune_bn_{tag}", ratio, "bn", preserve_shortcuts, imgsz)
+    l1_pruned, l1_time = prune(plain, f"prune_l1_{tag}", ratio, "l1", preserve_shortcuts, imgsz, data)
+    bn_pruned, bn_time = prune(sparse, f"prune_bn_{tag}", ratio, "bn", preserve_shortcuts, imgsz, data)
     shortcuts = ", shortcuts kept" if preserve_shortcuts else ""
     jobs = {
         ("unpruned", f"ft{ft}_unpruned"): (plain, plain, {}),
@@ -131,7 +133,8 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, ft: int = 5, kd: 
     sparse_sparsity = bn_channel_sparsity(measure.load_model(sparse))
     lines += [
         "",
-        f"Prune time: l1 {l1_time:.1f} s, bn {bn_time:.1f} s (whole `prune` command: load, prune, save, plan). "
+        f"Prune time: l1 {l1_time:.1f} s, bn {bn_time:.1f} s (whole `prune` command: load, prune, BN re-estimation, "
+        f"save, plan). "
         f"Fine-tuning wall time ({len(jobs)} runs side by side): {ft_time:.0f} s.",
         f"BN channels with |gamma| < 0.01: after the 15 sparsity-stage epochs without the penalty "
         f"{plain_sparsity:.1%}, with it {sparse_sparsity:.1%}.",

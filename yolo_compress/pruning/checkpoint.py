@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from copy import deepcopy
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +10,8 @@ import torch
 from torch import nn
 from ultralytics import __version__
 
+from yolo_compress.files import atomic_path
+
 
 def save_checkpoint(model: nn.Module, path: str | Path, train_args: dict | None = None, extra: dict | None = None) -> Path:
     """Save ``model`` in half precision in Ultralytics' checkpoint layout, atomically (temp file + rename).
@@ -19,7 +19,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, train_args: dict | None 
     ``extra`` holds plain-data metadata (e.g. the pruning plan) under the ``yolo_compress`` key; stock loaders ignore it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     snapshot = deepcopy(model).half().to(memory_format=torch.contiguous_format)
     if hasattr(snapshot, "criterion"):
         snapshot.criterion = None
@@ -40,12 +39,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, train_args: dict | None 
         "train_metrics": None,
         "yolo_compress": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(suffix=".pt.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

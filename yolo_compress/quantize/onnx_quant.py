@@ -6,11 +6,9 @@ with which settings, and writes every file atomically next to (never over) the i
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,11 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from ultralytics.utils import LOGGER
 
+from yolo_compress.files import atomic_path
 from yolo_compress.quantize.calibration import CALIB_STRIDE, LetterboxReader
 from yolo_compress.quantize.cpu import has_vnni
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_nodes
+from yolo_compress.quantize.weight_storage import store_conv_weights_int8
 
 CALIBRATION = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 WEIGHTED_OPS = {"Conv", "Gemm", "MatMul"}
@@ -55,20 +55,6 @@ CANDIDATES = (
     Candidate("all_s8s8", QuantType.QInt8, weighted_only=False),
     Candidate("weighted_u8s8", QuantType.QUInt8, weighted_only=True),
 )
-
-
-@contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path beside `dest` that replaces `dest` only if the block succeeds (no half-written files)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 QDQ_SUFFIXES = ("_quantized", "_QuantizeLinear", "_DequantizeLinear", "_QuantizeLinear_Output", "_DequantizeLinear_Output",
@@ -140,8 +126,12 @@ def preprocess(fp32: Path, out: Path) -> Path:
 def quantize_candidate(
     pre: Path, out: Path, cand: Candidate, reader: LetterboxReader, calibration: str, per_channel: bool, cache: Path
 ) -> Path:
-    """Static INT8 QDQ for one candidate; calibration ranges are computed once and shared through `cache`."""
+    """Static INT8 QDQ for one candidate; calibration ranges are computed once and shared through `cache`.
+
+    A float head still stores its convolution weights as int8 (weight_storage), so it costs no file size.
+    """
     graph = onnx.load(str(pre), load_external_data=False).graph
+    tail = decode_tail(graph)
     reader.rewind()
     quantize_static(
         str(pre), str(out), reader,
@@ -150,11 +140,15 @@ def quantize_candidate(
         reduce_range=not has_vnni(),
         activation_type=cand.activation,
         weight_type=QuantType.QInt8,
-        nodes_to_exclude=cand.exclude(graph, decode_tail(graph)),
+        nodes_to_exclude=cand.exclude(graph, tail),
         calibrate_method=CALIBRATION[calibration],
         calibration_cache_path=str(cache),
         extra_options={"CalibStridedMinMax": min(CALIB_STRIDE, len(reader))},
     )
+    if cand.float_head:
+        model = onnx.load(str(out))
+        store_conv_weights_int8(model, head_nodes(graph) - tail)
+        onnx.save(model, str(out))
     return out
 
 
