@@ -11,12 +11,22 @@ from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import ChannelPruner
 from yolo_compress.pruning.command import prune_command
 from yolo_compress.pruning.layer import find_blocks
-from yolo_compress.pruning.sensitivity import channel_sensitivity, distortion, reference, save
+from yolo_compress.pruning.layer import clean_copy
+from yolo_compress.pruning.sensitivity import channel_sensitivity, distortion, masked_distortions, reference, save
 from yolo_compress.pruning.suggest import load_plan, suggest, write_plan_yaml
 
 
+def _live(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights whose signal reaches the head. With the default init the box outputs of yolo26n vary by ~1e-11
+    over a batch, so any distortion relative to that variation is rounding noise, not the effect of a mask."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return model.eval()
+
+
 def test_masked_channel_sensitivity_equals_real_pruning(build, tmp_path):
-    model = build("yolo26n.yaml", nc=3).eval()
+    model = _live(build("yolo26n.yaml", nc=3))
     images = torch.rand(2, 3, 64, 64)
     rows = channel_sensitivity(model, images, ratios=(0.5,))
     assert rows and all(r["distortion"] >= 0 for r in rows)
@@ -26,10 +36,29 @@ def test_masked_channel_sensitivity_equals_real_pruning(build, tmp_path):
     ChannelPruner(pruned, 0.0, layer_ratios={row["group"]: 0.5}).prune()
     assert measure.count_params(pruned) < measure.count_params(model)
     real = distortion(pruned, images, reference(model, images))
-    assert real == pytest.approx(row["distortion"], rel=1e-2)
+    assert real == pytest.approx(row["distortion"], rel=1e-3)
     csv_path, png = save(rows, tmp_path / "channel_sensitivity", "group")
     assert csv_path.read_text().startswith("group,type,ratio,before,after,distortion")
     assert png.stat().st_size > 0
+
+
+def test_batched_masks_equal_zeroing_batchnorm_one_candidate_at_a_time(build):
+    model = _live(build("yolo26n.yaml", nc=3))
+    images = torch.rand(2, 3, 64, 64)
+    ref = reference(model, images)
+    plan = ChannelPruner(clean_copy(model), 0.5).prune()
+    candidates = [g["removed"] for g in plan.groups if g["after"] != g["before"]][:6]
+    batched = masked_distortions(model, images, candidates)  # all six in one forward pass
+    norms = dict(model.named_modules())
+    for cand, d in zip(candidates, batched):
+        trial = copy.deepcopy(model)
+        for bn_name, idxs in cand.items():
+            tnorms = dict(trial.named_modules())
+            tnorms[bn_name].weight.data[idxs] = 0
+            tnorms[bn_name].bias.data[idxs] = 0
+        assert d == pytest.approx(distortion(trial, images, ref), rel=1e-3, abs=1e-9)
+    assert len(set(batched)) == len(batched)  # each copy saw only its own mask
+    assert all(norms[b].weight.abs().sum() > 0 for b in candidates[0])  # the model itself is not modified
 
 
 def test_suggest_plan_applied_by_prune_meets_flops_target(build, tmp_path):
