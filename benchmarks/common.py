@@ -23,14 +23,24 @@ def synthetic_data(n_train: int = 800, n_val: int = 200, imgsz: int = 160, seed:
     return yaml_path if yaml_path.exists() else make_dataset(out, n_train, n_val, imgsz, seed=seed)
 
 
+def finished(run: Path) -> bool:
+    """Whether the Ultralytics run in ``run`` completed: its final checkpoints are stripped (epoch -1). A run that was
+    killed leaves a best.pt of its last good epoch, which must not be taken for the finished model."""
+    from ultralytics.utils.patches import torch_load
+
+    last = run / "weights" / "last.pt"
+    return last.exists() and torch_load(last, map_location="cpu")["epoch"] == -1
+
+
 def baseline(model: str = "yolo26n.yaml", imgsz: int = 160, epochs: int = 40, data: Path | None = None, **train) -> Path:
-    """best.pt of `model` trained from scratch on the synthetic data; trained on first use, then reused."""
+    """best.pt of `model` trained from scratch on the synthetic data; trained on first use, then reused (an
+    unfinished run is trained again from scratch)."""
     from yolo_compress import YOLO
 
     data = data or synthetic_data(imgsz=imgsz)
     name = f"baseline_{Path(model).stem}_{imgsz}_{epochs}e"
     best = ROOT / name / "weights" / "best.pt"
-    if not best.exists():
+    if not finished(ROOT / name):
         YOLO(model).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(ROOT), name=name,
                           exist_ok=True, seed=0, **train)
     return best

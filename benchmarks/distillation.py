@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, baseline, finished, synthetic_data  # noqa: E402
 from yolo_compress import measure  # noqa: E402
 
 DEFAULTS = dict(student=None, teacher=None, epochs=5, seeds="0,1,2", fraction=1.0, arms="none,builtin,ours",
@@ -88,7 +88,7 @@ def default_teacher(imgsz: int, epochs: int, more: int, data: Path) -> Path:
         return best
     name = f"{best.parent.parent.name}+{more}e"
     longer = ROOT / name / "weights" / "best.pt"
-    if not longer.exists():
+    if not finished(ROOT / name):
         YOLO(str(best)).train(data=str(data), epochs=more, imgsz=imgsz, batch=32, project=str(ROOT), name=name,
                               exist_ok=True, seed=0)
     return longer

@@ -19,9 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, baseline, finished, synthetic_data  # noqa: E402
 from ultralytics.nn.tasks import load_checkpoint  # noqa: E402
-from ultralytics.utils.patches import torch_load  # noqa: E402
 
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import ChannelPruner  # noqa: E402
@@ -60,15 +59,14 @@ def prune(model: Path, name: str, imgsz: int, **kw) -> Path:
 
 
 def train(model: Path, name: str, data: Path, epochs: int, imgsz: int) -> Path:
-    """Fine-tune ``model``; every arm uses the same settings. Cached: an existing best.pt is reused."""
+    """Fine-tune ``model``; every arm uses the same settings. Cached: a finished run is reused."""
     from yolo_compress import YOLO
 
     name = f"{name}_ft{epochs}"
-    best, last = (OUT / name / "weights" / f for f in ("best.pt", "last.pt"))
-    if not (last.exists() and torch_load(last, map_location="cpu")["epoch"] == -1):  # -1: run finished, stripped
+    if not finished(OUT / name):
         YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(OUT), name=name,
                                exist_ok=True, seed=0, plots=False, workers=2)
-    return best
+    return OUT / name / "weights" / "best.pt"
 
 
 def main(ft: int = 5, layer_flops: float = 0.8, suggest_flops: float = 0.5, imgsz: int = 160,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, baseline, finished, synthetic_data  # noqa: E402
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
 from yolo_compress.pruning.command import prune_command  # noqa: E402
@@ -43,7 +43,7 @@ FINE_TUNE = {"optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1, "batch": 16
 def sparsity_stage() -> tuple[Path, Path]:
     """best.pt of the sparsity benchmark's `plain` and `sparse` runs, produced by it with its defaults if missing."""
     plain, sparse = (SPARSITY / name / "weights" / "best.pt" for name in ("plain", "sparse"))
-    if not (plain.exists() and sparse.exists()):
+    if not (finished(plain.parent.parent) and finished(sparse.parent.parent)):
         subprocess.run([sys.executable, str(Path(__file__).with_name("sparsity.py"))], check=True)
     return plain, sparse
 
@@ -57,10 +57,10 @@ def fine_tune(model: Path, name: str, data: Path, epochs: int, imgsz: int, extra
 
 
 def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, imgsz: int) -> dict[str, Path]:
-    """best.pt of every job, training the missing ones side by side (one process each). Cached by run name."""
+    """best.pt of every job, training the missing or unfinished ones side by side (one process each)."""
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=fine_tune, args=(model, name, data, epochs, imgsz, extra))
-             for name, (model, extra) in jobs.items() if not (OUT / name / "weights" / "best.pt").exists()]
+             for name, (model, extra) in jobs.items() if not finished(OUT / name)]
     for p in procs:
         p.start()
     for p in procs:
