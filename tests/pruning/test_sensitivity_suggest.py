@@ -12,6 +12,7 @@ from yolo_compress.pruning.channel import ChannelPruner
 from yolo_compress.pruning.command import prune_command
 from yolo_compress.pruning.layer import find_blocks
 from yolo_compress.pruning.layer import clean_copy
+from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.sensitivity import channel_sensitivity, distortion, masked_distortions, reference, save
 from yolo_compress.pruning.suggest import load_plan, suggest, write_plan_yaml
 
@@ -42,13 +43,15 @@ def test_masked_channel_sensitivity_equals_real_pruning(build, tmp_path):
     assert png.stat().st_size > 0
 
 
-def test_batched_masks_equal_zeroing_batchnorm_one_candidate_at_a_time(build):
+@pytest.mark.parametrize("pixels", [2**18, 1])  # six candidates in one pass; one pass each
+def test_masks_equal_zeroing_batchnorm_one_candidate_at_a_time(build, monkeypatch, pixels):
+    monkeypatch.setattr(sensitivity, "PIXELS_PER_PASS", pixels)
     model = _live(build("yolo26n.yaml", nc=3))
     images = torch.rand(2, 3, 64, 64)
     ref = reference(model, images)
     plan = ChannelPruner(clean_copy(model), 0.5).prune()
     candidates = [g["removed"] for g in plan.groups if g["after"] != g["before"]][:6]
-    batched = masked_distortions(model, images, candidates)  # all six in one forward pass
+    batched = masked_distortions(model, images, candidates)
     norms = dict(model.named_modules())
     for cand, d in zip(candidates, batched):
         trial = copy.deepcopy(model)

@@ -91,9 +91,12 @@ def calibration_images(data: str | None, imgsz: int, n: int = 8, device: torch.d
     return torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float().div(255).to(device)
 
 
-# Images per batched forward pass of masked candidates (candidates x calibration images): several candidates per
-# pass amortise the per-layer overhead that dominates small inputs; 64 images of 640 px stay within a few GB.
-IMAGES_PER_PASS = 64
+# Pixels (copies x images x height x width) per forward pass of masked candidates. Several candidates per pass pay
+# while passes are small and per-layer overhead dominates (benchmarks/sensitivity_batching.py: 9x faster for 2
+# images of 64 px, 2.4x for 8 of 64, 1.9-2.4x for 2 of 160); for 8 images of 160 px and more (suggest's 8 images at
+# usual sizes) they gained nothing, and 8 copies of 8 images of 320 px were 2x slower, so below 3 copies per pass each
+# candidate gets its own pass against one shared reference.
+PIXELS_PER_PASS = 2**18
 
 
 def _masked_forward(model: nn.Module, norms: dict[str, nn.BatchNorm2d], images: torch.Tensor,
@@ -116,26 +119,31 @@ def _masked_forward(model: nn.Module, norms: dict[str, nn.BatchNorm2d], images: 
 @torch.no_grad()
 def masked_distortions(model: nn.Module, images: torch.Tensor, candidates: list[dict[str, list[int]]],
                        desc: str = "masked candidates") -> list[float]:
-    """Distortion of each candidate (BatchNorm name -> channels zeroed), several candidates per forward pass.
+    """Distortion of each candidate (BatchNorm name -> channels zeroed), several per forward pass on small inputs.
 
     A candidate's channels are zeroed at its BatchNorm outputs for its own copy of the images only, which equals
     zeroing those channels' weight and bias (eval-mode BatchNorm is per-sample, and SiLU(0) = 0 downstream).
-    Every pass also carries one unmasked copy, the reference of that pass: convolution kernels round differently
-    for different batch sizes, and against a reference from another pass that rounding noise alone gave distortions
-    of ~0.1 on a random-init model whose outputs barely vary.
+    A pass of several candidates also carries one unmasked copy, the reference of that pass: convolution kernels
+    round differently for different batch sizes, and against a reference from another pass that rounding noise
+    alone gave distortions of ~0.1 on a random-init model whose outputs barely vary.
     """
     norms = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
-    n, per_pass = len(images), max(2, IMAGES_PER_PASS // len(images))
+    n = len(images)
+    copies = PIXELS_PER_PASS // (n * images.shape[-2] * images.shape[-1])
+    batched = copies >= 3
+    shared = None if batched else reference(model, images)
+    step = copies - 1 if batched else 1
     was_training = model.training
     model.eval()
     results = []
     try:
         with TQDM(total=len(candidates), desc=desc) as bar:
-            for start in range(0, len(candidates), per_pass - 1):
-                chunk = candidates[start:start + per_pass - 1]
-                outs = _masked_forward(model, norms, images, [{}, *chunk])
-                ref = [o[:n] for o in outs]
-                results += [_relative_error([o[j * n:(j + 1) * n] for o in outs], ref) for j in range(1, len(chunk) + 1)]
+            for start in range(0, len(candidates), step):
+                chunk = candidates[start:start + step]
+                outs = _masked_forward(model, norms, images, [{}, *chunk] if batched else chunk)
+                ref, first = ([o[:n] for o in outs], 1) if batched else (shared, 0)
+                results += [_relative_error([o[j * n:(j + 1) * n] for o in outs], ref)
+                            for j in range(first, first + len(chunk))]
                 bar.update(len(chunk))
     finally:
         model.train(was_training)
