@@ -18,8 +18,8 @@ from yolo_compress.pruning.suggest import load_plan, suggest, write_plan_yaml
 
 
 def _live(model: torch.nn.Module) -> torch.nn.Module:
-    """Random weights whose signal reaches the head. With the default init the box outputs of yolo26n vary by ~1e-11
-    over a batch, so any distortion relative to that variation is rounding noise, not the effect of a mask."""
+    """Random weights whose signal reaches the head. With the default init the box outputs of yolo26n barely vary over
+    a batch, so a distortion relative to that variation is rounding noise, not the effect of a mask."""
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -124,8 +124,8 @@ def masked_distortions(model: nn.Module, images: torch.Tensor, candidates: list[
     A candidate's channels are zeroed at its BatchNorm outputs for its own copy of the images only, which equals
     zeroing those channels' weight and bias (eval-mode BatchNorm is per-sample, and SiLU(0) = 0 downstream).
     A pass of several candidates also carries one unmasked copy, the reference of that pass: convolution kernels
-    round differently for different batch sizes, and against a reference from another pass that rounding noise
-    alone gave distortions of ~0.1 on a random-init model whose outputs barely vary.
+    round differently for different batch sizes, and on a model whose outputs barely vary (a random-init one) that
+    rounding noise alone would dominate a comparison against a reference from another pass.
     """
     norms = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
     n = len(images)
