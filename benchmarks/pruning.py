@@ -21,6 +21,7 @@ Usage: python benchmarks/pruning.py [ratio=0.5] [preserve_shortcuts=False] [ft=5
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, finished, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, baseline, finished, side_by_side_env, synthetic_data  # noqa: E402
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
 from yolo_compress.pruning.command import prune_command  # noqa: E402
@@ -48,9 +49,11 @@ def sparsity_stage() -> tuple[Path, Path]:
     return plain, sparse
 
 
-def fine_tune(model: Path, name: str, data: Path, epochs: int, imgsz: int, extra: dict) -> None:
-    """Fine-tune ``model`` into OUT/name (run in its own process)."""
+def fine_tune(model: Path, name: str, data: Path, epochs: int, imgsz: int, extra: dict, env: dict) -> None:
+    """Fine-tune ``model`` into OUT/name (run in its own process, with its share of the cores in ``env``)."""
     from yolo_compress import YOLO
+
+    os.environ.update(env)
 
     YOLO(str(model)).train(data=str(data), epochs=epochs, imgsz=imgsz, project=str(OUT), name=name, exist_ok=True,
                            seed=0, plots=False, workers=2, **FINE_TUNE, **extra)
@@ -59,8 +62,10 @@ def fine_tune(model: Path, name: str, data: Path, epochs: int, imgsz: int, extra
 def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, imgsz: int) -> dict[str, Path]:
     """best.pt of every job, training the missing or unfinished ones side by side (one process each)."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=fine_tune, args=(model, name, data, epochs, imgsz, extra))
-             for name, (model, extra) in jobs.items() if not finished(OUT / name)]
+    todo = {name: job for name, job in jobs.items() if not finished(OUT / name)}
+    env = side_by_side_env(len(todo))
+    procs = [ctx.Process(target=fine_tune, args=(model, name, data, epochs, imgsz, extra, env))
+             for name, (model, extra) in todo.items()]
     for p in procs:
         p.start()
     for p in procs:
@@ -70,12 +75,13 @@ def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, i
     return {name: OUT / name / "weights" / "best.pt" for name in jobs}
 
 
-def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int, data: Path) -> tuple[Path, float]:
+def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int, data: Path,
+          global_pruning: bool = False, out: Path = OUT) -> tuple[Path, float]:
     """The `prune` command as users run it, with data= (BatchNorm statistics re-estimated on train batches)."""
     start = time.perf_counter()
     out = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
-                         "preserve_shortcuts": shortcuts, "data": str(data), "project": str(OUT), "name": name,
-                         "exist_ok": True})
+                         "preserve_shortcuts": shortcuts, "global_pruning": global_pruning, "data": str(data),
+                         "project": str(out), "name": name, "exist_ok": True})
     return out, time.perf_counter() - start
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, baseline, synthetic_data  # noqa: E402
+from common import ROOT, baseline, side_by_side_env, synthetic_data  # noqa: E402
 
 BN_THRESHOLD = 1e-2
 
@@ -85,7 +85,7 @@ def main() -> None:
         _train(a.run, model, data, a)
         return
     argv = [sys.executable, __file__, *sys.argv[1:], "--model", model]
-    procs = [subprocess.Popen([*argv, "--run", name]) for name in ("plain", "sparse")]
+    procs = [subprocess.Popen([*argv, "--run", name], env=side_by_side_env(2)) for name in ("plain", "sparse")]
     if any(proc.wait() for proc in procs):
         sys.exit("a training run failed")
     rows = {name: _summary(a.project / name, data, a.imgsz) for name in ("plain", "sparse")}

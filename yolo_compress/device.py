@@ -10,8 +10,17 @@ from ultralytics.utils.torch_utils import select_device
 MAX_THREADS = 8  # Ultralytics' own cap on CPU threads
 
 
+def cpu_threads() -> int:
+    """Threads for torch on CPU: OMP_NUM_THREADS when the user set it (e.g. one per process for runs side by side,
+    where two processes each spinning on every core slow both down), else every core up to Ultralytics' cap."""
+    wanted = os.environ.get("OMP_NUM_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return min(MAX_THREADS, os.cpu_count() or 1)
+
+
 def use_all_cores(device: torch.device) -> None:
-    """On CPU, use every core (up to 8) for torch.
+    """On CPU, use every core (up to 8) for torch, or the OMP_NUM_THREADS the user set (cpu_threads).
 
     Ultralytics' select_device sets cpu_count-1 threads, keeping a core for data loading; on 2 cores that idles half
     the machine. Measured on 2 cores at imgsz 160 (benchmarks/cpu_threads.py): training epochs 1.46-1.64x faster,
@@ -19,7 +28,7 @@ def use_all_cores(device: torch.device) -> None:
     barely moves (1.0-1.1x). Call it after every select_device, which resets the count.
     """
     if device.type == "cpu":
-        torch.set_num_threads(min(MAX_THREADS, os.cpu_count() or 1))
+        torch.set_num_threads(cpu_threads())
 
 
 def select(device: str | None) -> torch.device:

@@ -1,0 +1,59 @@
+"""Which pruning configuration loses least before any fine-tuning: a sweep over ratio, per-group vs global ranking and
+shortcut-aware vs uniform ratios, on the pruning benchmark's models (benchmarks/pruning.py).
+
+Each configuration runs the `prune` command as users run it (with data=, so BatchNorm statistics are re-estimated) on
+the sparsity stage's `plain` model (importance l1) and `sparse` model (importance bn, after the BN-gamma penalty), then
+validates the pruned model on the synthetic val split. GFLOPs at 640 as in benchmarks/pruning.py. Fine-tuning
+recovers from what is lost here, so this table says which configuration is worth fine-tuning.
+
+Usage: YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/pruning_configs.py [ratios=0.5,0.6] [imgsz=160]
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import ROOT, synthetic_data  # noqa: E402
+from benchmarks.pruning import prune, sparsity_stage  # noqa: E402
+from yolo_compress import measure  # noqa: E402
+
+OUT = ROOT / "pruning_configs"
+
+
+def row(model: Path, metric: str, ratio: float, global_pruning: bool, shortcuts: bool, imgsz: int, data: Path) -> str:
+    """One configuration's table row: params and GFLOPs kept, mAP50-95 right after pruning, prune time."""
+    name = f"{metric}_{ratio}{'_global' if global_pruning else ''}{'_sc' if shortcuts else ''}"
+    pruned, seconds = prune(model, name, ratio, metric, shortcuts, imgsz, data, global_pruning=global_pruning, out=OUT)
+    before, after = measure.load_model(model), measure.load_model(pruned)
+    params = measure.count_params(after) / measure.count_params(before)
+    gflops = measure.gflops(after, 640) / measure.gflops(before, 640)
+    mAP = measure.evaluate(pruned, str(data), imgsz)["map50_95"]
+    return (f"| {metric} | {ratio} | {'global' if global_pruning else 'per group'} | "
+            f"{'shortcut-aware' if shortcuts else 'uniform'} | {params:.0%} | {gflops:.0%} | {mAP:.4f} | {seconds:.1f} |")
+
+
+def main(ratios: str | float = "0.5,0.6", imgsz: int = 160) -> str:
+    data = synthetic_data(imgsz=imgsz)
+    plain, sparse = sparsity_stage()
+    reference = {m: measure.evaluate(p, str(data), imgsz)["map50_95"] for m, p in (("l1", plain), ("bn", sparse))}
+    lines = [f"Unpruned mAP50-95: plain {reference['l1']:.4f}, sparse {reference['bn']:.4f}", "",
+             "| importance | ratio | ranking | ratios | params kept | GFLOPs kept | mAP50-95 after pruning | prune s |",
+             "|---|---:|---|---|---:|---:|---:|---:|"]
+    for ratio, (metric, model), global_pruning, shortcuts in itertools.product(
+            [float(r) for r in str(ratios).split(",")], (("l1", plain), ("bn", sparse)), (False, True), (True, False)):
+        lines.append(row(model, metric, ratio, global_pruning, shortcuts, imgsz, data))
+        print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    (OUT / "results.md").write_text(text + "\n")
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    from ultralytics.cfg import smart_value
+
+    main(**{k: smart_value(v) for k, v in (a.split("=", 1) for a in sys.argv[1:])})
