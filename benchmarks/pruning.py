@@ -14,7 +14,8 @@ so the load of a shared machine falls on all alike.
 Reported: params, GFLOPs, ONNX size, ONNX Runtime CPU latency (all ONNX files timed interleaved in one loop, median),
 mAP50-95 right after pruning and after fine-tuning on the synthetic val split, and the pruning time.
 
-Usage: python benchmarks/pruning.py [ratio=0.5] [preserve_shortcuts=False] [ft=5] [kd=True] [imgsz=160]
+Usage: python benchmarks/pruning.py [ratio=0.5] [preserve_shortcuts=False] [global_pruning=False] [ft=5]
+       [kd=True] [imgsz=160]
        [latency_imgsz=640]
 """
 
@@ -76,27 +77,35 @@ def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, i
 
 
 def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int, data: Path,
-          global_pruning: bool = False, out: Path = OUT) -> tuple[Path, float]:
-    """The `prune` command as users run it, with data= (BatchNorm statistics re-estimated on train batches)."""
+          global_pruning: bool = False, out: Path = OUT) -> tuple[Path, float, float]:
+    """The `prune` command as users run it, with data= (BatchNorm statistics re-estimated on train batches).
+
+    Returns the pruned checkpoint, the seconds of the pruning step (graph, importance, surgery; recorded in the
+    checkpoint) and of the whole command (also loading, train batches, BN re-estimation, saving, plan, and the
+    before/after validations that data= adds)."""
+    from ultralytics.utils.patches import torch_load
+
     start = time.perf_counter()
     out = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
                          "preserve_shortcuts": shortcuts, "global_pruning": global_pruning, "data": str(data),
                          "project": str(out), "name": name, "exist_ok": True})
-    return out, time.perf_counter() - start
+    command = time.perf_counter() - start
+    return out, torch_load(out, map_location="cpu")["yolo_compress"]["pruning"]["seconds"], command
 
 
-def main(ratio: float = 0.5, preserve_shortcuts: bool = False, ft: int = 5, kd: bool = True, imgsz: int = 160,
-         latency_imgsz: int = 640) -> str:
+def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: bool = False, ft: int = 5,
+         kd: bool = True, imgsz: int = 160, latency_imgsz: int = 640) -> str:
     from ultralytics import YOLO
 
     data = synthetic_data(imgsz=imgsz)
     base = baseline("yolo26n.yaml", imgsz=imgsz, epochs=40, data=data)
     plain, sparse = sparsity_stage()
     OUT.mkdir(parents=True, exist_ok=True)
-    tag = f"{ratio}{'_sc' if preserve_shortcuts else ''}"
-    l1_pruned, l1_time = prune(plain, f"prune_l1_{tag}", ratio, "l1", preserve_shortcuts, imgsz, data)
-    bn_pruned, bn_time = prune(sparse, f"prune_bn_{tag}", ratio, "bn", preserve_shortcuts, imgsz, data)
-    shortcuts = ", shortcuts kept" if preserve_shortcuts else ""
+    tag = f"{ratio}{'_sc' if preserve_shortcuts else ''}{'_global' if global_pruning else ''}"
+    l1_pruned, *l1_time = prune(plain, f"prune_l1_{tag}", ratio, "l1", preserve_shortcuts, imgsz, data,
+                                global_pruning)
+    bn_pruned, *bn_time = prune(sparse, f"prune_bn_{tag}", ratio, "bn", preserve_shortcuts, imgsz, data, global_pruning)
+    shortcuts = (", shortcuts kept" if preserve_shortcuts else "") + (", global" if global_pruning else "")
     jobs = {
         ("unpruned", f"ft{ft}_unpruned"): (plain, plain, {}),
         (f"l1 {ratio}{shortcuts}", f"ft{ft}_l1_{tag}"): (l1_pruned, l1_pruned, {}),
@@ -139,12 +148,13 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, ft: int = 5, kd: 
     sparse_sparsity = bn_channel_sparsity(measure.load_model(sparse))
     lines += [
         "",
-        f"Prune time: l1 {l1_time:.1f} s, bn {bn_time:.1f} s (whole `prune` command: load, prune, BN re-estimation, "
-        f"save, plan). "
+        f"Prune time, pruning step (whole `prune` command with data=: load, prune, BN re-estimation, save, plan, "
+        f"mAP before/after): l1 {l1_time[0]:.1f} s ({l1_time[1]:.1f} s), bn {bn_time[0]:.1f} s ({bn_time[1]:.1f} s). "
         f"Fine-tuning wall time ({len(jobs)} runs side by side): {ft_time:.0f} s.",
         f"BN channels with |gamma| < 0.01: after the 15 sparsity-stage epochs without the penalty "
         f"{plain_sparsity:.1%}, with it {sparse_sparsity:.1%}.",
-        f"Settings: ratio={ratio} preserve_shortcuts={preserve_shortcuts} ft={ft} kd={kd} imgsz={imgsz} "
+        f"Settings: ratio={ratio} preserve_shortcuts={preserve_shortcuts} global_pruning={global_pruning} ft={ft} "
+        f"kd={kd} imgsz={imgsz} "
         f"latency_imgsz={latency_imgsz}; fine-tuning {FINE_TUNE}; baseline {base}.",
     ]
     text = "\n".join(lines)

@@ -6,7 +6,8 @@ the sparsity stage's `plain` model (importance l1) and `sparse` model (importanc
 validates the pruned model on the synthetic val split. GFLOPs at 640 as in benchmarks/pruning.py. Fine-tuning
 recovers from what is lost here, so this table says which configuration is worth fine-tuning.
 
-Usage: YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/pruning_configs.py [ratios=0.5,0.6] [imgsz=160]
+Usage: YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/pruning_configs.py [ratios=0.5,0.6] [metrics=l1,bn]
+       [rankings=group,global] [shortcuts=True,False] [imgsz=160]
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ OUT = ROOT / "pruning_configs"
 
 
 def row(model: Path, metric: str, ratio: float, global_pruning: bool, shortcuts: bool, imgsz: int, data: Path) -> str:
-    """One configuration's table row: params and GFLOPs kept, mAP50-95 right after pruning, prune time."""
+    """One configuration's table row: params and GFLOPs kept, mAP50-95 right after pruning, pruning-step time."""
     name = f"{metric}_{ratio}{'_global' if global_pruning else ''}{'_sc' if shortcuts else ''}"
-    pruned, seconds = prune(model, name, ratio, metric, shortcuts, imgsz, data, global_pruning=global_pruning, out=OUT)
+    pruned, seconds, _ = prune(model, name, ratio, metric, shortcuts, imgsz, data, global_pruning=global_pruning,
+                               out=OUT)
     before, after = measure.load_model(model), measure.load_model(pruned)
     params = measure.count_params(after) / measure.count_params(before)
     gflops = measure.gflops(after, 640) / measure.gflops(before, 640)
@@ -36,16 +38,26 @@ def row(model: Path, metric: str, ratio: float, global_pruning: bool, shortcuts:
             f"{'shortcut-aware' if shortcuts else 'uniform'} | {params:.0%} | {gflops:.0%} | {mAP:.4f} | {seconds:.1f} |")
 
 
-def main(ratios: str | float = "0.5,0.6", imgsz: int = 160) -> str:
+def _values(arg) -> list[str]:
+    """A comma-separated argument as strings (Ultralytics' smart_value turns "0.6,0.7" into a tuple)."""
+    return [str(v) for v in arg] if isinstance(arg, (tuple, list)) else str(arg).split(",")
+
+
+def main(ratios: str | float = "0.5,0.6", metrics: str = "l1,bn", rankings: str = "group,global",
+         shortcuts: str = "True,False", imgsz: int = 160) -> str:
+    """Every combination of the comma-separated ratios, metrics (l1 on `plain`, bn on `sparse`), rankings and
+    shortcut settings."""
     data = synthetic_data(imgsz=imgsz)
     plain, sparse = sparsity_stage()
+    models = {"l1": plain, "bn": sparse}
     reference = {m: measure.evaluate(p, str(data), imgsz)["map50_95"] for m, p in (("l1", plain), ("bn", sparse))}
     lines = [f"Unpruned mAP50-95: plain {reference['l1']:.4f}, sparse {reference['bn']:.4f}", "",
              "| importance | ratio | ranking | ratios | params kept | GFLOPs kept | mAP50-95 after pruning | prune s |",
              "|---|---:|---|---|---:|---:|---:|---:|"]
-    for ratio, (metric, model), global_pruning, shortcuts in itertools.product(
-            [float(r) for r in str(ratios).split(",")], (("l1", plain), ("bn", sparse)), (False, True), (True, False)):
-        lines.append(row(model, metric, ratio, global_pruning, shortcuts, imgsz, data))
+    for ratio, metric, ranking, keep_shortcuts in itertools.product(
+            *(_values(v) for v in (ratios, metrics, rankings, shortcuts))):
+        lines.append(row(models[metric], metric, float(ratio), ranking == "global", keep_shortcuts == "True", imgsz,
+                         data))
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     (OUT / "results.md").write_text(text + "\n")

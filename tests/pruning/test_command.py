@@ -35,6 +35,7 @@ def test_prune_command_writes_checkpoint_and_plan(tmp_path, base_pt):
     original, _ = load_checkpoint(base_pt)
     assert sum(p.numel() for p in pruned.parameters()) < 0.6 * sum(p.numel() for p in original.parameters())
     assert ckpt["yolo_compress"]["pruning"]["global_pruning"] is True
+    assert 0 < ckpt["yolo_compress"]["pruning"]["seconds"] < 60  # the pruning step alone, as the log reports it
     rows = (out / "plan_layers.csv").read_text().splitlines()
     assert rows[0] == "layer,type,before,after"
     assert any(r.startswith("model.23.cv2.0.2,fixed,4,4") for r in rows)  # box output conv kept whole

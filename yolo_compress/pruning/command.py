@@ -142,7 +142,8 @@ def prune_command(args: dict[str, Any]) -> Path:
     layered = isinstance(plan, LayerPlan)
     meta = {"removed_blocks": [b["block"] for b in plan.blocks],
             "channel_groups": getattr(plan.channels, "groups", None)} if layered else {"groups": plan.groups}
-    save_checkpoint(model, dst, ckpt.get("train_args"), {"pruning": {**opt, "source": str(src), **meta}})
+    save_checkpoint(model, dst, ckpt.get("train_args"),
+                    {"pruning": {**opt, "source": str(src), "seconds": round(seconds, 2), **meta}})
     files = plan.write(out_dir) if layered else write_plan(plan, out_dir)
     LOGGER.info(plan.table())
     LOGGER.info(f"Pruned in {seconds:.1f}s: params {before['params']:,} -> {after['params']:,} "
