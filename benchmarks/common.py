@@ -51,3 +51,18 @@ def baseline(model: str = "yolo26n.yaml", imgsz: int = 160, epochs: int = 40, da
         YOLO(model).train(data=str(data), epochs=epochs, imgsz=imgsz, batch=32, project=str(ROOT), name=name,
                           exist_ok=True, seed=0, **train)
     return best
+
+
+def key_value_args(argv: list[str]) -> dict:
+    """``key=value`` command-line arguments, typed as the Ultralytics CLI types them."""
+    from ultralytics.cfg import smart_value
+
+    return {k: smart_value(v) for k, v in (a.split("=", 1) for a in argv)}
+
+
+def publish(lines: list[str], path: Path) -> str:
+    """Write a benchmark's Markdown result to ``path``, print it and return it."""
+    text = "\n".join(lines)
+    path.write_text(text + "\n")
+    print(text)
+    return text

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, finished, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, baseline, finished, key_value_args, publish, synthetic_data  # noqa: E402
 from ultralytics.nn.tasks import load_checkpoint  # noqa: E402
 
 from yolo_compress import measure  # noqa: E402
@@ -115,13 +115,8 @@ def main(ft: int = 5, layer_flops: float = 0.8, suggest_flops: float = 0.5, imgs
                      f"{ref['ms'] / r['ms']:.2f}x | {r['map']:.4f} ({100 * (r['map'] - ref['map']):+.2f}) |")
     lines.append(f"\nSettings: ft={ft} layer_flops={layer_flops} suggest_flops={suggest_flops} imgsz={imgsz} "
                  f"latency_imgsz={latency_imgsz}; baseline {base}.")
-    text = "\n".join(lines)
-    (OUT / "results.md").write_text(text + "\n")
-    print(text)
-    return text
+    return publish(lines, OUT / "results.md")
 
 
 if __name__ == "__main__":
-    from ultralytics.cfg import smart_value
-
-    main(**{k: smart_value(v) for k, v in (a.split("=", 1) for a in sys.argv[1:])})
+    main(**key_value_args(sys.argv[1:]))

@@ -31,7 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, baseline, finished, side_by_side_env, synthetic_data  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ROOT, baseline, finished, key_value_args, publish, side_by_side_env, synthetic_data)
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
 from yolo_compress.pruning.command import prune_command  # noqa: E402
@@ -157,13 +158,8 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: b
         f"kd={kd} imgsz={imgsz} "
         f"latency_imgsz={latency_imgsz}; fine-tuning {FINE_TUNE}; baseline {base}.",
     ]
-    text = "\n".join(lines)
-    (OUT / f"results_{tag}_ft{ft}.md").write_text(text + "\n")
-    print(text)
-    return text
+    return publish(lines, OUT / f"results_{tag}_ft{ft}.md")
 
 
 if __name__ == "__main__":
-    from ultralytics.cfg import smart_value
-
-    main(**{k: smart_value(v) for k, v in (a.split("=", 1) for a in sys.argv[1:])})
+    main(**key_value_args(sys.argv[1:]))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, synthetic_data  # noqa: E402
+from benchmarks.common import ROOT, key_value_args, publish, synthetic_data  # noqa: E402
 from benchmarks.pruning import prune, sparsity_stage  # noqa: E402
 from yolo_compress import measure  # noqa: E402
 
@@ -59,13 +59,8 @@ def main(ratios: str | float = "0.5,0.6", metrics: str = "l1,bn", rankings: str 
         lines.append(row(models[metric], metric, float(ratio), ranking == "global", keep_shortcuts == "True", imgsz,
                          data))
         print(lines[-1], flush=True)
-    text = "\n".join(lines)
-    (OUT / "results.md").write_text(text + "\n")
-    print(text)
-    return text
+    return publish(lines, OUT / "results.md")
 
 
 if __name__ == "__main__":
-    from ultralytics.cfg import smart_value
-
-    main(**{k: smart_value(v) for k, v in (a.split("=", 1) for a in sys.argv[1:])})
+    main(**key_value_args(sys.argv[1:]))
