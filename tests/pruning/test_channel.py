@@ -86,6 +86,37 @@ def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg, buil
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_global_bn_ranking_removes_zeroed_channels_wherever_they_are(yolo26n):
+    """Sparsity training switches channels off unevenly (most in a few groups, none in others): global ranking must
+    remove exactly those, where the same ratio per group would remove live channels too."""
+    model = yolo26n.eval()
+    _randomise_gammas(model)
+    ratio = 0.2
+    probe = ChannelPruner(copy.deepcopy(model), ratio, "bn", round_to=1).prune()  # the groups and their BatchNorms
+    budget = sum(g["before"] - math.ceil(g["before"] * (1 - ratio) - 1e-9) for g in probe.groups)  # as ranked globally
+    modules = dict(model.named_modules())
+    chosen, left = {}, budget
+    for g in (g for g in probe.groups if g["norms"] and "]" not in g["group"]):  # whole groups with BatchNorm
+        n = min(left, g["before"] - math.ceil(0.2 * g["before"]))
+        chosen[g["group"]], left = list(range(n)), left - n
+        for bn_name, offset in g["norms"].items():
+            modules[bn_name].weight.data[offset: offset + n] = 0
+            modules[bn_name].bias.data[offset: offset + n] = 0
+        if not left:
+            break
+    assert not left and sum(1 for idxs in chosen.values() if idxs) < len(probe.groups) / 2  # uneven by construction
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)[0]
+    plan = ChannelPruner(model, ratio, "bn", round_to=1, global_pruning=True).prune()
+    for g in plan.groups:
+        for bn_name, offset in g["norms"].items():
+            assert g["removed"][bn_name] == [offset + i for i in chosen.get(g["group"], [])], g["group"]
+    with torch.no_grad():
+        out = model(x)[0]
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
 def _write_config(path, mult):
     path.write_text(yaml.safe_dump({"multipliers": mult}))
     return path
