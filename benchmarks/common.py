@@ -25,9 +25,9 @@ def synthetic_data(n_train: int = 800, n_val: int = 200, imgsz: int = 160, seed:
 
 def side_by_side_env(processes: int) -> dict[str, str]:
     """Environment for one of ``processes`` runs sharing the CPU: an equal share of the cores each
-    (yolo_compress.device honours OMP_NUM_THREADS). Every run on every core oversubscribes the CPU; on 2 cores two
-    such trainings ran ~6 min per epoch where one alone takes well under one."""
-    return {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    (yolo_compress.device honours YOLO_COMPRESS_THREADS). Every run on every core oversubscribes the CPU: the two
+    sparsity-benchmark trainings side by side on 2 cores took 358 s per epoch that way, 62-65 s with one thread each."""
+    return {**os.environ, "YOLO_COMPRESS_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
 
 
 def finished(run: Path) -> bool:
