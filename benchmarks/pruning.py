@@ -115,6 +115,7 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: b
     if kd:
         jobs[(f"bn {ratio}{shortcuts}, after sparsity, KD", f"ft{ft}_bnkd_{tag}")] = (
             bn_pruned, bn_pruned, {"distillation": True, "teacher_model": str(plain), "distill_type": "yolo"})
+    trained = sum(not finished(OUT / name) for _, name in jobs)  # finished runs are reused, not trained again
     start = time.perf_counter()
     tuned = fine_tune_all({name: (model, extra) for (_, name), (model, _, extra) in jobs.items()}, data, ft, imgsz)
     ft_time = time.perf_counter() - start
@@ -151,7 +152,7 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: b
         "",
         f"Prune time, pruning step (whole `prune` command with data=: load, prune, BN re-estimation, save, plan, "
         f"mAP before/after): l1 {l1_time[0]:.1f} s ({l1_time[1]:.1f} s), bn {bn_time[0]:.1f} s ({bn_time[1]:.1f} s). "
-        f"Fine-tuning wall time ({len(jobs)} runs side by side): {ft_time:.0f} s.",
+        f"Fine-tuning wall time ({trained} runs side by side, {len(jobs) - trained} reused): {ft_time:.0f} s.",
         f"BN channels with |gamma| < 0.01: after the 15 sparsity-stage epochs without the penalty "
         f"{plain_sparsity:.1%}, with it {sparse_sparsity:.1%}.",
         f"Settings: ratio={ratio} preserve_shortcuts={preserve_shortcuts} global_pruning={global_pruning} ft={ft} "
