@@ -78,7 +78,7 @@ def fine_tune_all(jobs: dict[str, tuple[Path, dict]], data: Path, epochs: int, i
 
 
 def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, imgsz: int, data: Path,
-          global_pruning: bool = False, out: Path = OUT) -> tuple[Path, float, float]:
+          global_pruning: bool = False, project: Path = OUT) -> tuple[Path, float, float]:
     """The `prune` command as users run it, with data= (BatchNorm statistics re-estimated on train batches).
 
     Returns the pruned checkpoint, the seconds of the pruning step (graph, importance, surgery; recorded in the
@@ -87,11 +87,11 @@ def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, im
     from ultralytics.utils.patches import torch_load
 
     start = time.perf_counter()
-    out = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
-                         "preserve_shortcuts": shortcuts, "global_pruning": global_pruning, "data": str(data),
-                         "project": str(out), "name": name, "exist_ok": True})
+    pruned = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
+                            "preserve_shortcuts": shortcuts, "global_pruning": global_pruning, "data": str(data),
+                            "project": str(project), "name": name, "exist_ok": True})
     command = time.perf_counter() - start
-    return out, torch_load(out, map_location="cpu")["yolo_compress"]["pruning"]["seconds"], command
+    return pruned, torch_load(pruned, map_location="cpu")["yolo_compress"]["pruning"]["seconds"], command
 
 
 def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: bool = False, ft: int = 5,

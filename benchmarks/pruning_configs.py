@@ -29,7 +29,7 @@ def row(model: Path, metric: str, ratio: float, global_pruning: bool, shortcuts:
     """One configuration's table row: params and GFLOPs kept, mAP50-95 right after pruning, pruning-step time."""
     name = f"{metric}_{ratio}{'_global' if global_pruning else ''}{'_sc' if shortcuts else ''}"
     pruned, seconds, _ = prune(model, name, ratio, metric, shortcuts, imgsz, data, global_pruning=global_pruning,
-                               out=OUT)
+                               project=OUT)
     before, after = measure.load_model(model), measure.load_model(pruned)
     params = measure.count_params(after) / measure.count_params(before)
     gflops = measure.gflops(after, 640) / measure.gflops(before, 640)
