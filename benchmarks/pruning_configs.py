@@ -34,8 +34,8 @@ def row(model: Path, metric: str, ratio: float, global_pruning: bool, shortcuts:
     params = measure.count_params(after) / measure.count_params(before)
     gflops = measure.gflops(after, 640) / measure.gflops(before, 640)
     mAP = measure.evaluate(pruned, str(data), imgsz)["map50_95"]
-    return (f"| {metric} | {ratio} | {'global' if global_pruning else 'per group'} | "
-            f"{'shortcut-aware' if shortcuts else 'uniform'} | {params:.0%} | {gflops:.0%} | {mAP:.4f} | {seconds:.1f} |")
+    ranking, ratios = "global" if global_pruning else "per group", "shortcut-aware" if shortcuts else "uniform"
+    return f"| {metric} | {ratio} | {ranking} | {ratios} | {params:.0%} | {gflops:.0%} | {mAP:.4f} | {seconds:.1f} |"
 
 
 def _values(arg) -> list[str]:
