@@ -33,10 +33,13 @@ def side_by_side_env(processes: int) -> dict[str, str]:
 def finished(run: Path) -> bool:
     """Whether the Ultralytics run in ``run`` completed: its final checkpoints are stripped (epoch -1). A run that was
     killed leaves a best.pt of its last good epoch, which must not be taken for the finished model."""
-    from ultralytics.utils.patches import torch_load
+    from yolo_compress.checkpoints import CheckpointError, load_dict
 
     last = run / "weights" / "last.pt"
-    return last.exists() and torch_load(last, map_location="cpu")["epoch"] == -1
+    try:
+        return last.exists() and load_dict(last)["epoch"] == -1
+    except CheckpointError:  # a kill while the checkpoint was written leaves it truncated
+        return False
 
 
 def baseline(model: str = "yolo26n.yaml", imgsz: int = 160, epochs: int = 40, data: Path | None = None, **train) -> Path:

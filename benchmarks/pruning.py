@@ -84,14 +84,14 @@ def prune(model: Path, name: str, ratio: float, metric: str, shortcuts: bool, im
     Returns the pruned checkpoint, the seconds of the pruning step (graph, importance, surgery; recorded in the
     checkpoint) and of the whole command (also loading, train batches, BN re-estimation, saving, plan, and the
     before/after validations that data= adds)."""
-    from ultralytics.utils.patches import torch_load
+    from yolo_compress.checkpoints import load_dict
 
     start = time.perf_counter()
     pruned = prune_command({"model": str(model), "pruning_ratio": ratio, "importance_metric": metric, "imgsz": imgsz,
                             "preserve_shortcuts": shortcuts, "global_pruning": global_pruning, "data": str(data),
                             "project": str(project), "name": name, "exist_ok": True})
     command = time.perf_counter() - start
-    return pruned, torch_load(pruned, map_location="cpu")["yolo_compress"]["pruning"]["seconds"], command
+    return pruned, load_dict(pruned)["yolo_compress"]["pruning"]["seconds"], command
 
 
 def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: bool = False, ft: int = 5,

@@ -1,5 +1,7 @@
 import csv
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -90,3 +92,72 @@ def test_cpu_training_uses_every_core(synth_data, tmp_path):
         assert torch.get_num_threads() == min(8, os.cpu_count() or 1)
     finally:
         torch.set_num_threads(before)
+
+
+def _three_class_data(synth_data: Path, tmp_path: Path) -> Path:
+    """The synthetic set relabelled to 3 classes (shapes 3 and 4 become 0 and 1), as a user's new dataset."""
+    import shutil
+
+    root = tmp_path / "d3"
+    shutil.copytree(synth_data.parent / "images", root / "images")
+    for split in ("train", "val"):
+        (root / "labels" / split).mkdir(parents=True)
+        for f in (synth_data.parent / "labels" / split).glob("*.txt"):
+            lines = [f"{int(c) % 3} {rest}" for c, rest in (line.split(" ", 1) for line in f.read_text().splitlines())]
+            (root / "labels" / split / f.name).write_text("\n".join(lines) + "\n")
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val",
+                                    "names": {0: "circle", 1: "square", 2: "triangle"}}))
+    return data
+
+
+def _params(path: Path) -> int:
+    from yolo_compress.checkpoints import load
+
+    return sum(p.numel() for p in load(path)[0].parameters())
+
+
+def test_transfer_learning_to_other_classes_unpruned_and_pruned(trained_pt, synth_data, tmp_path, cli):
+    from yolo_compress.pruning.command import prune_command
+
+    data = _three_class_data(synth_data, tmp_path)
+    kw = [f"{k}={v}" for k, v in TRAIN_KW.items()]
+    code, _, err = cli("train", f"model={trained_pt}", f"data={data}", f"project={tmp_path}", "name=stock", *kw)
+    assert code == 0, err
+    model = torch.load(tmp_path / "stock" / "weights" / "best.pt", weights_only=False)["model"]
+    assert model.nc == 3 and _params(tmp_path / "stock" / "weights" / "best.pt") < _params(trained_pt)
+
+    pruned = prune_command({"model": str(trained_pt), "pruning_ratio": 0.3, "imgsz": 64, "project": str(tmp_path),
+                            "name": "p"})
+    code, _, err = cli("train", f"model={pruned}", f"data={data}", f"project={tmp_path}", "name=ft", *kw)
+    assert code == 0, err
+    tuned = tmp_path / "ft" / "weights" / "best.pt"
+    head = torch.load(pruned, weights_only=False)["model"].model[-1]
+    class_outputs = sum(b[-1].in_channels + 1 for levels in (head.cv3, head.one2one_cv3) for b in levels)
+    assert _params(tuned) == _params(pruned) - 2 * class_outputs  # 5 -> 3 classes, pruned widths kept
+    check = ("from ultralytics import YOLO; import sys; m = YOLO(sys.argv[1]); "
+             "assert m.model.nc == 3 and len(m.names) == 3; print(m.predict(sys.argv[2], "
+             "imgsz=64, verbose=False)[0].boxes is not None)")
+    image = next((synth_data.parent / "images" / "val").iterdir())
+    r = subprocess.run([sys.executable, "-c", check, str(tuned), str(image)], capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd=tmp_path)
+    assert r.returncode == 0 and "True" in r.stdout, r.stderr[-2000:]
+
+
+def test_train_refuses_bad_data_size_and_its_own_input_folder(trained_pt, synth_data, tmp_path, cli):
+    import hashlib
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: [unclosed\n")
+    for data, words in ((tmp_path / "missing.yaml", "'data="), (broken, "'data=")):
+        code, _, err = cli("train", "model=yolo26n.yaml", f"data={data}", "epochs=1", f"project={tmp_path}")
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err[-1500:]
+    code, _, err = cli("train", "model=yolo26n.yaml", f"data={synth_data}", "imgsz=0", f"project={tmp_path}")
+    assert code == 2 and "'imgsz=0' is invalid" in err
+    digest = hashlib.sha256(trained_pt.read_bytes()).hexdigest()
+    run = trained_pt.parent.parent
+    code, _, err = cli("train", f"model={trained_pt}", f"data={synth_data}", "epochs=1", "imgsz=64",
+                       f"project={run.parent}", f"name={run.name}", "exist_ok=True")
+    assert code == 2 and "lies inside this run's folder" in err
+    assert hashlib.sha256(trained_pt.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.yaml"]  # no run folder left behind

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from yolo_compress import measure
-from yolo_compress.cfg import validate
+from yolo_compress.cfg import ArgumentError, validate
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
@@ -190,11 +190,20 @@ def _write_json(obj: dict, path: str | None) -> None:
         Path(path).write_text(json.dumps(obj, indent=2, default=str))
 
 
+def _check_outputs(args: dict[str, Any]) -> None:
+    """json= and plot= name new result files by their suffix, so neither can overwrite a model (or any other input)."""
+    for key, suffixes in (("json", {".json"}), ("plot", {".png", ".jpg", ".svg", ".pdf"})):
+        if args.get(key) and Path(str(args[key])).suffix.lower() not in suffixes:
+            raise ArgumentError(f"'{key}={args[key]}' is invalid. Valid '{key}' values are files ending in "
+                                f"{', '.join(sorted(suffixes))}.")
+
+
 def analyze_command(args: dict[str, Any]) -> None:
     """`yolo-compress analyze MODEL [threshold=1e-3] [imgsz=640] [plot=bn_hist.png] [json=out.json]`."""
     args = validate(args, ("model", "threshold", "bn_threshold", "imgsz", "plot", "json"))
     if not args.get("model"):
         raise ValueError("'model' is required, e.g. 'yolo-compress analyze runs/detect/train/weights/best.pt'.")
+    _check_outputs(args)
     r = analyze(args["model"], args.get("threshold", 1e-3), args.get("bn_threshold", 1e-2), args.get("imgsz", 640))
     print(format_analysis(r))
     if args.get("plot") and not measure.is_onnx(args["model"]):
@@ -205,6 +214,7 @@ def analyze_command(args: dict[str, Any]) -> None:
 def compare_command(args: dict[str, Any]) -> None:
     """`yolo-compress compare A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]`."""
     args = validate(args, ("models", "data", "imgsz", "runs", "json"))
+    _check_outputs(args)
     models = args.get("models") or []
     if isinstance(models, str):  # models=a.pt,b.pt given as key=value rather than as two positional paths
         models = [m for m in models.split(",") if m]

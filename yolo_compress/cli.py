@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ultralytics.cfg import smart_value
 
-from yolo_compress.cfg import SPEC, TRAIN_ARGS, accepted
+from yolo_compress.cfg import SPEC, TRAIN_ARGS, CommandFailed, accepted, read_mapping
 
 # Sub-command -> "module:function"; the function takes the parsed arguments as a dict.
 COMMANDS = {
@@ -97,7 +97,7 @@ def run(argv: list[str]) -> None:
         cfg = Path(str(args.pop("cfg")))
         if not cfg.is_file():
             raise FileNotFoundError(f"'cfg={cfg}' does not exist.")
-        loaded = yaml.safe_load(cfg.read_text()) or {}
+        loaded = read_mapping(cfg, "cfg")
         mode = loaded.pop("mode", "train")
         if mode != "train":
             raise ValueError(f"'mode={mode}' in {cfg} is not supported by yolo-compress cfg=; use mode: train.")
@@ -110,10 +110,11 @@ def entrypoint() -> None:
     """Console script: an error prints one line and exits 2 (YOLO_COMPRESS_TRACEBACK=1 shows the traceback)."""
     try:
         run(sys.argv[1:])
-    except (ValueError, FileNotFoundError, SyntaxError, TypeError) as e:
+    except (ValueError, FileNotFoundError, SyntaxError, TypeError, CommandFailed) as e:
         if os.environ.get("YOLO_COMPRESS_TRACEBACK") == "1":
             raise
-        print(f"yolo-compress: error: {' '.join(str(e).split())}", file=sys.stderr)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(e).split()))  # Ultralytics' messages carry colour codes
+        print(f"yolo-compress: error: {text}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils.torch_utils import get_flops
+
+from yolo_compress import checkpoints
 
 Target = nn.Module | str | Path
 
@@ -27,10 +28,7 @@ def is_onnx(target: Any) -> bool:
 
 def load_model(path: str | Path) -> nn.Module:
     """Load a .pt checkpoint as an FP32 eval-mode module (stock Ultralytics loader, no yolo-compress classes)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"'model={path}' does not exist. Pass a .pt checkpoint or an .onnx file.")
-    return load_checkpoint(path)[0]
+    return checkpoints.load(path)[0]
 
 
 def count_params(model: nn.Module | str | Path) -> int:

@@ -20,9 +20,9 @@ from torch import nn
 from ultralytics.cfg import DEFAULT_CFG_DICT
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
-from ultralytics.utils.patches import torch_load
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 
+from yolo_compress import checkpoints
 from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argument, validate
 from yolo_compress.device import use_all_cores
 
@@ -69,6 +69,9 @@ class Technique:
 TECHNIQUES: list[type[Technique]] = []
 
 
+MIN_IMGSZ = 32  # the smallest stride of a YOLO detector; prune, quantize and the other commands accept the same
+
+
 class _CompressionCriterion:
     """Wraps the model's detection criterion and appends the techniques' loss terms.
 
@@ -94,12 +97,41 @@ class _CompressionCriterion:
 
 def _compression_args_of(ckpt_path: str | Path) -> dict[str, Any]:
     """Compression arguments stored in a checkpoint's train_args (stock loaders filter them out of model.args)."""
-    ckpt = torch_load(str(ckpt_path), map_location="cpu")
+    ckpt = checkpoints.load_dict(ckpt_path)
     return {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in DEFAULTS}
 
 
 def _shapes(model: nn.Module) -> dict[str, torch.Size]:
     return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def _is_stock(weights: nn.Module) -> bool:
+    """Whether a checkpoint's model has the shapes its own yaml builds (with its own nc), i.e. is not compressed."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    nc = int(weights.model[-1].nc)
+    stock = DetectionModel(deepcopy(weights.yaml), ch=weights.yaml.get("channels", 3), nc=nc, verbose=False)
+    return _shapes(stock) == _shapes(weights)
+
+
+def reset_class_outputs(model: nn.Module, nc: int) -> None:
+    """Give a detection model ``nc`` classes by replacing the last convolution of every class branch (one-to-many
+    and, on end-to-end heads, one-to-one) with a new one initialised as Ultralytics initialises class biases; every
+    other layer, pruned widths included, is kept. Stock transfer learning cannot do this for a pruned model: it
+    rebuilds the full-width architecture from the yaml."""
+    head = model.model[-1]
+    branches = [head.one2many["cls_head"]]
+    if getattr(head, "one2one_cv3", None) is not None:
+        branches.append(head.one2one["cls_head"])
+    for levels in branches:
+        for i, branch in enumerate(levels):
+            old = branch[-1]
+            new = nn.Conv2d(old.in_channels, nc, 1).to(device=old.weight.device, dtype=old.weight.dtype)
+            nn.init.constant_(new.bias, math.log(5 / nc / (640 / float(head.stride[i])) ** 2))
+            branch[-1] = new
+    head.nc, head.no = nc, nc + head.reg_max * 4
+    model.nc = nc
+    model.yaml["nc"] = nc
 
 
 class CompressionTrainer(DetectionTrainer):
@@ -110,6 +142,7 @@ class CompressionTrainer(DetectionTrainer):
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None):
         overrides = dict(overrides or {})
         given = split_compression_args(overrides)
+        _refuse_inputs_in_save_dir(overrides, given)
         super().__init__(cfg, overrides, _callbacks)
         stored = _compression_args_of(self.args.model) if self.resume else {}
         values = {**DEFAULTS, **stored, **given}
@@ -144,19 +177,15 @@ class CompressionTrainer(DetectionTrainer):
 
         Stock Ultralytics rebuilds from the yaml and loads only matching tensors, which would silently undo pruning.
         """
-        if not isinstance(weights, nn.Module) or not getattr(weights, "yaml", None):
-            return super().get_model(cfg, weights, verbose)
-        nc = int(getattr(weights, "nc", self.data["nc"]))
-        stock = super().get_model({**deepcopy(weights.yaml), "nc": nc}, None, False)
-        if _shapes(stock) == _shapes(weights):
-            return super().get_model(cfg, weights, verbose)
-        if nc != self.data["nc"]:
-            raise ValueError(
-                f"'model' is a pruned checkpoint with nc={nc} but 'data' has nc={self.data['nc']}; "
-                "a pruned model can only be fine-tuned on data with the same classes."
-            )
+        if not isinstance(weights, nn.Module) or not getattr(weights, "yaml", None) or _is_stock(weights):
+            return super().get_model(cfg, weights, verbose)  # stock: rebuilt with data's nc, matching tensors loaded
         LOGGER.info("yolo-compress: keeping the checkpoint's compressed architecture (not rebuilding from yaml)")
         model = deepcopy(weights).float()
+        nc, new_nc = int(model.model[-1].nc), int(self.data["nc"])
+        if nc != new_nc:
+            reset_class_outputs(model, new_nc)
+            LOGGER.info(f"yolo-compress: 'data' has {new_nc} classes, the checkpoint {nc}: pruned widths kept, class "
+                        "outputs re-initialised for the new classes")
         for p in model.parameters():
             p.requires_grad_(True)
         return self.set_model_names_for_load(model)
@@ -265,6 +294,42 @@ def split_compression_args(overrides: dict[str, Any], allowed: tuple[str, ...] =
     return validate({k: overrides.pop(k) for k in list(overrides) if k in allowed}, allowed)
 
 
+def _refuse_inputs_in_save_dir(overrides: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse a run whose folder holds its own inputs: with exist_ok=True the run writes weights/best.pt and friends
+    into an existing folder, which would overwrite the model it is training from (a resumed run is meant to)."""
+    if overrides.get("resume") or not overrides.get("exist_ok"):
+        return  # a new folder (Ultralytics numbers it) holds nothing yet
+    from ultralytics.cfg import get_cfg, get_save_dir
+
+    save_dir = get_save_dir(get_cfg(DEFAULT_CFG, {k: v for k, v in overrides.items() if k in DEFAULT_CFG_DICT}))
+    for key, value in (("model", overrides.get("model")), ("data", overrides.get("data")),
+                       ("teacher_model", given.get("teacher_model"))):
+        if isinstance(value, (str, Path)) and Path(value).exists() and Path(value).resolve().is_relative_to(
+                save_dir.resolve()):
+            raise ArgumentError(f"'{key}={value}' lies inside this run's folder {save_dir}, which exist_ok=True "
+                                "would overwrite; choose another project/name.")
+
+
+def _check_data(data: Any) -> None:
+    """The dataset as Ultralytics will read it, refused in one line naming `data` (a traceback otherwise)."""
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        check_det_dataset(str(data), autodownload=False)
+    except Exception as e:  # Ultralytics raises many kinds here (missing file, YAML syntax, missing keys)
+        raise ArgumentError(f"'data={data}' cannot be used: {' '.join(str(e).split())}") from e
+
+
+def check_train_args(args: dict[str, Any]) -> None:
+    """A train run's compression and Ultralytics arguments checked as the trainer will, without building it (a
+    pipeline checks every stage this way before the first one runs)."""
+    from ultralytics.cfg import get_cfg
+
+    overrides = {k: v for k, v in args.items() if k != "cfg"}
+    split_compression_args(overrides)
+    get_cfg(DEFAULT_CFG, overrides)
+
+
 def train_command(args: dict[str, Any]) -> None:
     """`yolo-compress train key=value ...`: Ultralytics training with the compression arguments."""
     from yolo_compress.model import YOLO
@@ -273,7 +338,25 @@ def train_command(args: dict[str, Any]) -> None:
     model = args.pop("model", None)
     if not model:
         raise ArgumentError("'model' is required, e.g. 'yolo-compress train model=yolo26n.yaml data=data.yaml'.")
-    YOLO(model).train(**args)
+    imgsz = args.get("imgsz")
+    if isinstance(imgsz, bool) or (isinstance(imgsz, (int, float)) and imgsz < MIN_IMGSZ):
+        raise ArgumentError(f"'imgsz={imgsz}' is invalid. Valid 'imgsz' values are integers >= {MIN_IMGSZ}.")
+    if str(model).endswith(".pt"):
+        ckpt = checkpoints.load_dict(model)  # refused here in one line, before Ultralytics loads it
+        if args.get("resume") and not checkpoints.resumable(ckpt):
+            raise ArgumentError(f"'model={model}' is a finished run's checkpoint: nothing to resume. Fine-tune it with "
+                                "'model=' and no 'resume', or resume that run's weights/last.pt while it is unfinished.")
+    if args.get("data") and not args.get("resume"):
+        _check_data(args["data"])
+    try:
+        YOLO(model).train(**args)
+    except RuntimeError as e:
+        # Ultralytics has no error type for a dataset whose every label it refused; its message is the only sign.
+        if "No valid images found" not in str(e):
+            raise
+        issues = [line.strip() for line in str(e).splitlines()[1:] if "ignoring" in line]
+        raise ArgumentError(f"'data={args.get('data')}' has no usable training images: every label was refused"
+                            + (f" (first: {issues[0].split(': ', 1)[-1]})" if issues else "") + ".") from e
 
 
 # Techniques register last: their modules import Technique from this one. Order matters where hooks interact:

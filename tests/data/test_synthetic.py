@@ -36,3 +36,12 @@ def test_layout_labels_and_yaml(tmp_path):
 def test_bad_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="'imgsz=8' is invalid"):
         make_dataset(tmp_path, imgsz=8)
+
+
+def test_synth_refuses_a_folder_that_already_holds_files(tmp_path, cli):
+    out = tmp_path / "set"
+    assert cli("data", "synth", f"out={out}", "n_train=3", "n_val=1", "imgsz=64")[0] == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code, _, err = cli("data", "synth", f"out={out}", "n_train=2", "n_val=1", "imgsz=64")
+    assert code == 2 and f"'out={out}' already exists" in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -67,3 +67,98 @@ def test_killed_pipeline_resumes_the_interrupted_training(trained_pt, synth_data
     assert "resuming stage1_ft0" in r.stderr + r.stdout
     assert len(results.read_text().splitlines()) >= 4  # header + 3 epochs, the first not redone from scratch
     assert (results.parent / "stage.json").exists()
+
+
+def _write(path, body):
+    path.write_text(yaml.safe_dump(body) if isinstance(body, dict) else body)
+    return path
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.startswith("yolo-compress: error:")]
+    assert lines and "Traceback" not in err, err[-2000:]
+    return lines[-1]
+
+
+def test_a_stage_name_cannot_reach_outside_the_run(trained_pt, synth_data, tmp_path, cli):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    recipe = _write(tmp_path / "evil.yaml", {"stages": [{"name": "a/../../../victim", "prune": {"pruning_ratio": 0.3}}]})
+    for _ in range(2):
+        code, _, err = cli("pipeline", recipe, f"model={trained_pt}", f"data={synth_data}",
+                           f"project={tmp_path / 'runs' / 'compress'}")
+        assert code == 2 and "stage 1 name" in _one_error_line(err)
+    assert [p.name for p in victim.iterdir()] == ["keep.txt"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_pipeline_never_removes_its_own_input(trained_pt, synth_data, tmp_path, cli):
+    import shutil
+
+    stage = tmp_path / "runs" / "pl3" / "stage1_ft0" / "weights"
+    stage.mkdir(parents=True)
+    model = stage / "best.pt"
+    shutil.copy(trained_pt, model)
+    code, _, err = cli("pipeline", _recipe(tmp_path, model, synth_data, stages=1), "name=pl3")
+    assert code == 2 and "inside this pipeline's run folder" in _one_error_line(err)
+    assert model.read_bytes() == trained_pt.read_bytes()
+
+
+def test_every_stage_is_checked_before_the_first_runs(trained_pt, synth_data, tmp_path, cli):
+    recipe = _write(tmp_path / "r.yaml", {"project": str(tmp_path / "runs"), "stages": [
+        {"name": "ft", "train": {"epochs": 1}}, {"name": "prune", "prune": {"pruning_ratio": 1.5}}]})
+    code, _, err = cli("pipeline", recipe, f"model={trained_pt}", f"data={synth_data}")
+    assert code == 2 and "stage 2 'prune'" in _one_error_line(err) and "pruning_ratio" in err
+    assert not list((tmp_path / "runs").glob("*/stage*"))
+
+
+def test_malformed_recipe_and_failing_stage_end_in_one_line(trained_pt, tmp_path, cli):
+    code, _, err = cli("pipeline", _write(tmp_path / "bad.yaml", "stages: [\n  - {name: x"), f"model={trained_pt}",
+                       "data=d.yaml")
+    assert code == 2 and "not valid YAML" in _one_error_line(err)
+    recipe = _write(tmp_path / "r.yaml", {"project": str(tmp_path / "runs"), "stages": [{"name": "ft", "train": {}}]})
+    r = subprocess.run([sys.executable, "-m", "yolo_compress.cli", "pipeline", str(recipe), f"model={trained_pt}",
+                        f"data={tmp_path / 'missing.yaml'}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "stage 'stage1_ft' (train) failed" in _one_error_line(r.stderr)
+
+
+def test_a_live_run_lock_refuses_a_second_runner(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / runner.LOCK).write_text(f"{os.getpid() + 10**6} {sleeper.pid}")
+        try:
+            with runner._run_lock(tmp_path):
+                raise AssertionError("a live stage did not hold the lock")
+        except runner.CommandFailed as e:
+            assert str(sleeper.pid) in str(e)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with runner._run_lock(tmp_path) as lock:  # its holders are gone: the lock is taken over
+        assert lock.read_text() == str(os.getpid())
+    assert not lock.exists()
+
+
+def test_a_stage_dies_with_its_killed_runner(trained_pt, synth_data, tmp_path):
+    path = _recipe(tmp_path, trained_pt, synth_data, epochs=50, stages=1)
+    proc = subprocess.Popen([sys.executable, "-m", "yolo_compress.cli", "pipeline", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = tmp_path / "runs" / "tiny" / runner.LOCK
+    deadline = time.time() + 120
+    while time.time() < deadline and not (lock.exists() and len(lock.read_text().split()) == 2):
+        time.sleep(0.05)
+    child = int(lock.read_text().split()[1])
+    proc.kill()  # the runner alone, as `kill -9 PID` does
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and os.path.exists(f"/proc/{child}") and "Z" not in _state(child):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{child}") or "Z" in _state(child), "the stage outlived its runner"
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -223,3 +223,42 @@ def test_output_file_receives_the_main_artifact(tmp_path):
     d = destinations(pt, tmp_path / "s" / "best.onnx", int8=False, half=True, dynamic=False, format="onnx")
     assert d["fp16"] == tmp_path / "s" / "best.onnx" and d["fp32"] == tmp_path / "s" / "best_fp32.onnx"
     assert destinations(pt, None, True, False, False, "onnx")["int8"] == tmp_path / "w" / "best_int8.onnx"
+
+
+def test_output_must_be_a_folder_or_onnx_and_never_the_input(trained_pt, tmp_path):
+    from yolo_compress.cfg import ArgumentError
+
+    pt = tmp_path / "m.pt"
+    shutil.copy2(trained_pt, pt)
+    for output in (pt, tmp_path / "new.pt"):
+        with pytest.raises(ArgumentError, match="Valid 'output' values are a folder or a .onnx file"):
+            quantize(pt, data=None, int8=False, half=True, val=False, output=output, imgsz=IMGSZ)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"] and _sha(pt) == _sha(trained_pt)
+
+
+def test_temporaries_stay_in_the_output_folder_and_a_killed_runs_are_cleared(trained_pt, tmp_path):
+    import os
+    import tempfile
+
+    pt, out = tmp_path / "m.pt", tmp_path / "out"
+    shutil.copy2(trained_pt, pt)
+    dead = 2**22 + 12345  # above Linux's pid_max: no such process
+    (out / f".yc_tmp.{dead}.abc").mkdir(parents=True)
+    (out / f".yc_tmp.{dead}.m.x.onnx").write_bytes(b"partial")
+    live = out / f".yc_tmp.{os.getpid()}.other"  # a run still under way keeps its temporaries
+    live.mkdir()
+    before = set(os.listdir(tempfile.gettempdir()))
+    quantize(pt, data=None, int8=False, half=True, val=False, output=out, imgsz=IMGSZ, runs=2,
+             project=tmp_path / "runs")
+    assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "m.onnx", "m_fp16.onnx"])
+    assert not [n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith(("yc_", ".yc_"))]
+
+
+def test_a_broken_model_is_named_by_the_users_path(tmp_path):
+    from yolo_compress.checkpoints import CheckpointError
+
+    pt = tmp_path / "broken.pt"
+    pt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=f"model={pt}"):
+        quantize(pt, data=None, int8=False, half=True, val=False, imgsz=IMGSZ)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.pt"]

@@ -21,6 +21,22 @@ class ArgumentError(ValueError):
     """A bad argument: the message is one line naming the argument, the value and what is accepted."""
 
 
+class CommandFailed(RuntimeError):
+    """A step failed after its arguments were accepted (e.g. a pipeline stage); the message is one line."""
+
+
+def read_mapping(path: str | Path, arg: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (recipe, cfg=, plan, shortcut config), refused in one line naming the
+    argument when it is not valid YAML or not a mapping."""
+    try:
+        body = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ArgumentError(f"'{arg}={path}' is not valid YAML: {' '.join(str(e).split())}") from e
+    if not isinstance(body, dict):
+        raise ArgumentError(f"'{arg}={path}' must be a YAML mapping (key: value lines), not a {type(body).__name__}.")
+    return body
+
+
 def accepted(name: str) -> str:
     """Describe in words what an argument accepts, for error messages and `yolo-compress help`."""
     s = SPEC[name]

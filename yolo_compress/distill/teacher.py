@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from ultralytics.nn.tasks import load_checkpoint
 
+from yolo_compress import checkpoints
 from yolo_compress.cfg import ArgumentError
 
 
@@ -27,7 +27,7 @@ def teacher_path(value: str | Path | None) -> Path:
 
 def load_teacher(path: str | Path, device: torch.device | str | None = None) -> nn.Module:
     """An Ultralytics detection checkpoint as a frozen FP32 model in eval mode (no parameter requires grad)."""
-    return freeze(load_checkpoint(teacher_path(path), device=device)[0])
+    return freeze(checkpoints.load(teacher_path(path), device=device, arg="teacher_model")[0])
 
 
 def freeze(teacher: nn.Module) -> nn.Module:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ultralytics.utils import LOGGER, colorstr
 
-from yolo_compress import measure
+from yolo_compress import checkpoints, measure
 from yolo_compress.cfg import ArgumentError, validate
 from yolo_compress.pipeline import recipe as recipes
 from yolo_compress.pipeline import results, runner
@@ -65,9 +65,7 @@ def check_args(args: dict[str, Any]) -> dict[str, Any]:
     if (args.get("target_flops") is None) == (args.get("target_latency_ms") is None):
         raise ArgumentError("auto needs exactly one target: 'target_flops=F' (fraction of GFLOPs to keep, e.g. 0.5) "
                             "or 'target_latency_ms=MS' (ONNX Runtime CPU latency to meet, e.g. 8.0).")
-    src = Path(str(args["model"]))
-    if src.suffix != ".pt" or not src.is_file():
-        raise ArgumentError(f"'model={src}' is not an existing .pt checkpoint; auto needs a trained .pt.")
+    checkpoints.load_dict(args["model"])  # exists, is a .pt, and loads under the trust rules
     args.setdefault("max_map_drop", 0.01)
     args["train"] = train
     return args

@@ -19,17 +19,18 @@ recipe names none: self-distillation), and `stage:NAME` that stage's artifact.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from yolo_compress.cfg import ArgumentError
+from yolo_compress.cfg import ArgumentError, read_mapping
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "cfg" / "recipes"
 STAGE_COMMANDS = ("train", "prune", "quantize")
 SHARED = ("model", "data", "imgsz", "batch", "device", "workers")  # recipe-level keys every stage may use
 TOP_KEYS = {"name", "stages", "project", "description", "teacher", *SHARED}
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # becomes a folder name: no separator, no '..', no '.x'
 
 
 def builtin_recipes() -> dict[str, Path]:
@@ -67,7 +68,15 @@ def _cap_epochs(train: dict[str, Any], epochs: int) -> None:
 def load(recipe: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and check a recipe file (or built-in name); see `load_dict` for the overrides."""
     path = resolve(recipe)
-    return load_dict({"name": path.stem, **(yaml.safe_load(path.read_text()) or {})}, overrides, str(path))
+    return load_dict({"name": path.stem, **read_mapping(path, "recipe")}, overrides, str(path))
+
+
+def check_folder_name(value: Any, what: str) -> str:
+    """A name that becomes one folder inside the run folder: refused if it could point anywhere else."""
+    if not isinstance(value, str) or not FOLDER_NAME.fullmatch(value) or ".." in value:
+        raise ArgumentError(f"{what} '{value}' is invalid. Valid names are letters, digits, '_', '-' and '.', "
+                            "starting with a letter or digit (no '/' or '..').")
+    return value
 
 
 def load_dict(r: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "recipe") -> dict[str, Any]:
@@ -89,12 +98,14 @@ def load_dict(r: dict[str, Any], overrides: dict[str, Any] | None = None, source
         if len(commands) != 1 or set(stage) - {"name", *STAGE_COMMANDS}:
             raise ArgumentError(f"{source}: stage {i + 1} must have a 'name' and exactly one of {', '.join(STAGE_COMMANDS)}.")
         stage.setdefault("name", commands[0])
+        check_folder_name(stage["name"], f"{source}: stage {i + 1} name")
         if stage["name"] in names:
             raise ArgumentError(f"{source}: two stages are named '{stage['name']}'; stage names must be unique.")
         names.add(stage["name"])
         stage[commands[0]] = dict(stage[commands[0]] or {})
         if epochs is not None and commands[0] == "train":
             _cap_epochs(stage["train"], int(epochs))
+    check_folder_name(str(r["name"]), f"{source}: recipe name")
     for key in ("model", "data"):
         if not r.get(key):
             raise ArgumentError(f"'{key}' is required: set it in the recipe or pass {key}=... to the pipeline.")

@@ -8,26 +8,33 @@ stages.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
-import pickle
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from ultralytics.utils import LOGGER, colorstr
-from ultralytics.utils.patches import torch_load
 
+from yolo_compress import checkpoints
+from yolo_compress.cfg import ArgumentError, CommandFailed
+from yolo_compress.files import alive
 from yolo_compress.pipeline.recipe import stage_command
 
+LOCK = "pipeline.lock"  # pids of the runner and its running stage
 STAGE_SHARED = {"train": ("data", "imgsz", "batch", "device", "workers"), "prune": ("data", "imgsz", "device"),
                 "quantize": ("data", "imgsz")}
 
 
-class StageFailed(RuntimeError):
+class StageFailed(CommandFailed):
     """A stage exited non-zero; finished stages are kept and a re-run resumes after them."""
 
 
@@ -54,10 +61,10 @@ def _train_resume_point(stage_dir: Path) -> Path | None:
     if not last.exists():
         return None
     try:
-        ckpt = torch_load(str(last), map_location="cpu")
-    except (EOFError, RuntimeError, pickle.UnpicklingError):  # a kill during the checkpoint write truncates it
+        ckpt = checkpoints.load_dict(last)
+    except checkpoints.CheckpointError:  # a kill during the checkpoint write truncates it
         return None
-    return last if ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None else None
+    return last if checkpoints.resumable(ckpt) else None
 
 
 def _stage_args(command: str, stage: dict, recipe: dict, stage_dir: Path, model: Path, artifacts: dict) -> dict:
@@ -80,6 +87,65 @@ def _planned(args: dict) -> dict:
     return json.loads(json.dumps(args, default=str))
 
 
+def _die_with_parent() -> None:
+    """In the stage child: ask Linux to kill it when the runner dies (even by SIGKILL), so no orphaned stage keeps
+    writing into a run folder that a re-run may redo. Elsewhere there is no such call; the run lock still refuses a
+    second runner while the orphan lives."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[Path]:
+    """Hold run_dir/pipeline.lock for this runner; refuse while the runner or stage named in it is still alive."""
+    lock = run_dir / LOCK
+    if lock.exists():
+        busy = [int(p) for p in lock.read_text().split() if p.isdigit() and alive(int(p))]
+        if busy:
+            raise CommandFailed(f"{run_dir} is in use by process {busy[0]} (a pipeline or one of its stages); "
+                                "wait for it to end or stop it, then run again.")
+    lock.write_text(str(os.getpid()))
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _remove_stage(stage_dir: Path) -> None:
+    """Remove a stage folder that must be redone, after checking it is one folder directly inside its run folder."""
+    run_dir = stage_dir.parent
+    if stage_dir.resolve().parent != run_dir.resolve() or not stage_dir.name.startswith("stage"):
+        raise CommandFailed(f"refusing to remove {stage_dir}: not a stage folder of {run_dir}.")
+    shutil.rmtree(stage_dir)
+
+
+def check_inputs(recipe: dict[str, Any], run_dir: Path) -> None:
+    """Refuse input files inside the run folder: a stage that is redone is removed with everything in it."""
+    values = [("model", recipe.get("model")), ("data", recipe.get("data")), ("teacher", recipe.get("teacher"))]
+    values += [("teacher_model", s[c].get("teacher_model")) for s in recipe["stages"] for c in (stage_command(s),)]
+    for key, value in values:
+        if isinstance(value, (str, Path)) and Path(str(value)).resolve().is_relative_to(run_dir.resolve()):
+            raise ArgumentError(f"'{key}={value}' lies inside this pipeline's run folder {run_dir}, whose stages it may "
+                                "redo and remove; copy it elsewhere or pass another name=.")
+
+
+def check_stages(recipe: dict[str, Any]) -> None:
+    """Every stage's arguments checked before the first stage runs: a bad value in stage 3 fails now, not after
+    stage 1 trained for an hour."""
+    from yolo_compress.pruning.command import check_args as check_prune
+    from yolo_compress.quantize.command import check_args as check_quantize
+    from yolo_compress.trainer import check_train_args
+
+    checks = {"train": check_train_args, "prune": check_prune, "quantize": check_quantize}
+    for k, stage in enumerate(recipe["stages"], 1):
+        command = stage_command(stage)
+        args = {key: recipe[key] for key in STAGE_SHARED[command] if recipe.get(key) is not None}
+        try:
+            checks[command]({**args, **stage[command], "model": str(recipe["model"])})
+        except (ValueError, SyntaxError, TypeError) as e:
+            raise ArgumentError(f"stage {k} '{stage['name']}' ({command}): {' '.join(str(e).split())}") from e
+
+
 def _run_stage(command: str, args: dict, stage_dir: Path, resumable: bool) -> None:
     """Write the stage's arguments next to it and run them through the CLI in a child process.
 
@@ -94,16 +160,26 @@ def _run_stage(command: str, args: dict, stage_dir: Path, resumable: bool) -> No
         run_args = {"model": str(resume), "resume": True}
     else:
         if stage_dir.exists():
-            shutil.rmtree(stage_dir)  # a partial stage that cannot be resumed is redone from scratch
+            _remove_stage(stage_dir)  # a partial stage that cannot be resumed is redone from scratch
         stage_dir.mkdir(parents=True)
         plan.write_text(json.dumps(_planned(args), indent=2))
         run_args = args
     cfg = stage_dir.parent / f"{stage_dir.name}.args.yaml"
     cfg.write_text(yaml.safe_dump(run_args, sort_keys=False))
-    r = subprocess.run([sys.executable, "-m", "yolo_compress.cli", command, f"cfg={cfg}"])
-    if r.returncode:
+    child = subprocess.Popen([sys.executable, "-m", "yolo_compress.cli", command, f"cfg={cfg}"],
+                             preexec_fn=_die_with_parent if os.name == "posix" else None)
+    lock = stage_dir.parent / LOCK
+    lock.write_text(f"{os.getpid()} {child.pid}")
+    try:
+        returncode = child.wait()
+    finally:
+        if child.poll() is None:  # the runner itself is being stopped (e.g. Ctrl-C): stop the stage with it
+            child.kill()
+            child.wait()
+        lock.write_text(str(os.getpid()))
+    if returncode:
         raise StageFailed(
-            f"stage '{stage_dir.name}' ({command}) failed with exit code {r.returncode} (its output is above). "
+            f"stage '{stage_dir.name}' ({command}) failed with exit code {returncode} (its output is above). "
             f"Finished stages are kept in {stage_dir.parent}; run the same command again to resume."
         )
 
@@ -126,7 +202,16 @@ def artifact_of(run_dir: Path, k: int, stage: dict[str, Any]) -> Path:
 def run(recipe: dict[str, Any], project: str | Path = "runs/compress") -> Path:
     """Run every unfinished stage; return the run folder holding stageK_NAME/ folders and stage.json markers."""
     run_dir = (Path(project) / recipe["name"]).resolve()
+    check_inputs(recipe, run_dir)
+    check_stages(recipe)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with _run_lock(run_dir):
+        _run_stages(recipe, run_dir)
+    return run_dir
+
+
+def _run_stages(recipe: dict[str, Any], run_dir: Path) -> None:
+    """Run every unfinished stage of ``recipe`` in ``run_dir`` (the lock is held)."""
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     artifacts = {"input": Path(recipe["model"])}
     model = artifacts["input"]
@@ -151,4 +236,3 @@ def run(recipe: dict[str, Any], project: str | Path = "runs/compress") -> Path:
             marker.write_text(json.dumps(info, indent=2))
             redo = True
         artifacts[stage["name"]] = model
-    return run_dir

@@ -9,11 +9,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
 
-from yolo_compress import measure
+from yolo_compress import checkpoints, measure
 from yolo_compress.cfg import DEFAULTS, ArgumentError, validate
 from yolo_compress.device import select
 from yolo_compress.pruning.channel import ChannelPruner, PruningPlan
@@ -98,10 +97,14 @@ def recalibrate_bn(model: nn.Module, batches: list[dict]) -> None:
     update_bn(([b["img"].to(device).float() / 255] for b in batches), model)
 
 
+def check_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The prune arguments with aliases resolved, cast and checked (also used to check a pipeline's stages early)."""
+    return validate({ALIASES.get(k, k): v for k, v in args.items()}, KEYS)
+
+
 def prune_command(args: dict[str, Any]) -> Path:
     """Prune ``model`` and write ``runs/prune/<name>/weights/pruned.pt`` plus plan tables and plot; never in place."""
-    args = {ALIASES.get(k, k): v for k, v in args.items()}
-    args = validate(args, KEYS)
+    args = check_args(args)
     if not args.get("model"):
         raise ArgumentError("'model' is required, e.g. 'yolo-compress prune model=best.pt pruning_ratio=0.3'.")
     src = Path(str(args["model"]))
@@ -120,7 +123,7 @@ def prune_command(args: dict[str, Any]) -> Path:
     if dst.resolve() == src.resolve():
         raise ArgumentError(f"'model={src}' would be overwritten by the pruned model; choose another project/name.")
 
-    model, ckpt = load_checkpoint(src, device=select(args.get("device")))
+    model, ckpt = checkpoints.load(src, device=select(args.get("device")))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     batch = int(args.get("batch") or 16)
     # One read of the train split serves both Taylor importance (its first batches) and BN re-estimation.

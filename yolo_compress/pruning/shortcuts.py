@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from torch import nn
+
+from yolo_compress.cfg import read_mapping
 
 SHORTCUT_TYPES = ("residual", "fusion", "csp", "attention", "regular")  # tie-break order, most fragile first
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "cfg" / "pruning"
@@ -31,8 +32,7 @@ def resolve_config(config_file: str | Path | None) -> Path:
 def load_multipliers(config_file: str | Path | None) -> dict[str, float]:
     """Read the per-type ratio multipliers; every type must be present and non-negative."""
     path = resolve_config(config_file)
-    data = yaml.safe_load(path.read_text()) or {}
-    mult = data.get("multipliers", {})
+    mult = read_mapping(path, "shortcut_config").get("multipliers", {})
     missing = [t for t in SHORTCUT_TYPES if t not in mult]
     if missing:
         raise ValueError(f"shortcut_config={path} lacks multipliers for {', '.join(missing)}")

@@ -18,12 +18,11 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
-from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
 
-from yolo_compress import measure
-from yolo_compress.cfg import ArgumentError, DEFAULTS, validate
+from yolo_compress import checkpoints, measure
+from yolo_compress.cfg import DEFAULTS, ArgumentError, read_mapping, validate
 from yolo_compress.device import select
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner, count_params
@@ -40,7 +39,7 @@ def load_plan(config: str | Path | None) -> dict | None:
     path = Path(str(config)) if config else None
     if path is None or path.suffix not in (".yaml", ".yml") or not path.is_file():
         return None
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_mapping(path, "shortcut_config")
     if not any(k in data for k in PLAN_KEYS):
         return None
     ratios = data.get("layer_ratios") or {}
@@ -155,7 +154,7 @@ def write_plan_yaml(plan: dict, path: Path, header: str) -> Path:
 
 def load_input(src: Path, data: str | None, imgsz: int, device: str | None) -> tuple[nn.Module, torch.Tensor]:
     """The checkpoint's model in FP32 eval mode and its calibration images, on `device` (default CPU)."""
-    model, _ = load_checkpoint(src, device=select(device))
+    model, _ = checkpoints.load(src, device=select(device))
     model = model.float().eval()
     return model, sensitivity.calibration_images(data, imgsz, device=next(model.parameters()).device)
 

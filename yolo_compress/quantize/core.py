@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from ultralytics.utils import LOGGER
 from ultralytics.utils.files import increment_path
 
+from yolo_compress import checkpoints
+from yolo_compress.cfg import ArgumentError
+from yolo_compress.files import clean_stale
 from yolo_compress.measure import evaluate, file_size_mb, latency
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe as describe_cpu
@@ -17,19 +19,20 @@ from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantiz
 
 
 def checkpoint_imgsz(pt: Path) -> int:
-    """The training image size stored in the checkpoint, the natural default for export and calibration."""
-    ckpt = torch.load(pt, map_location="cpu", weights_only=False)
+    """The training image size stored in the checkpoint, the natural default for export and calibration; loading it
+    first also refuses an unsafe or broken checkpoint under the user's own path, before any temporary copy exists."""
+    ckpt = checkpoints.load_dict(pt)
     size = (ckpt.get("train_args") or {}).get("imgsz", 640)
     return int(max(size) if isinstance(size, (list, tuple)) else size)
 
 
-def _check_model(model: str | Path) -> Path:
-    pt = Path(str(model))
-    if pt.suffix != ".pt":
-        raise ValueError(f"'model={model}' is invalid. Valid 'model' values are PyTorch checkpoints (.pt).")
-    if not pt.is_file():
-        raise FileNotFoundError(f"'model={model}' does not exist.")
-    return pt
+def _check_output(output: str | Path | None) -> None:
+    """`output` is a folder or a .onnx file; anything else (e.g. the input .pt) is refused, not made a folder."""
+    if output is None:
+        return
+    out = Path(str(output))
+    if out.suffix and out.suffix != ".onnx" and not out.is_dir():
+        raise ArgumentError(f"'output={output}' is invalid. Valid 'output' values are a folder or a .onnx file.")
 
 
 def destinations(pt: Path, output: str | Path | None, int8: bool, half: bool, dynamic: bool, format: str) -> dict[str, Path]:
@@ -78,18 +81,21 @@ def quantize(
     <stem>_fp16.onnx, <stem>_dynamic_int8.onnx (or <stem>_int8_openvino_model/); the report to
     <project>/<name>/report.json (default runs/quantize/<stem>*/, numbered as Ultralytics numbers its runs).
     """
-    pt = _check_model(model)
+    pt = checkpoints.check_path(model)
+    _check_output(output)
     if not (int8 or half or dynamic):
         raise ValueError("'int8=False half=False dynamic=False' selects nothing to produce; enable at least one.")
     if format == "openvino":
         from yolo_compress.quantize.openvino import require_openvino
 
         require_openvino()  # the missing-extra message before any work
-    imgsz = imgsz or checkpoint_imgsz(pt)
+    stored = checkpoint_imgsz(pt)  # loaded even when imgsz is given: the trust check comes first
+    imgsz = imgsz or stored
     if format == "openvino" and output and Path(output).suffix == ".onnx" and not (half or dynamic):
         raise ValueError(f"'output={output}' is a .onnx file, but format=openvino writes a folder; pass a folder.")
     reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
     dest = destinations(pt, output, int8, half, dynamic, format)
+    clean_stale(dest["fp32"].parent)  # what a killed run left in the output folder
     fp32 = export_fp32(pt, imgsz, dest["fp32"])
     artifacts: dict[str, Path] = {"fp32": fp32}
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}

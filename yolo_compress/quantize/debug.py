@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from onnxruntime.quantization.qdq_loss_debug import (
@@ -12,16 +11,17 @@ from onnxruntime.quantization.qdq_loss_debug import (
     modify_model_output_intermediate_tensors,
 )
 
+from yolo_compress.files import scratch_dir
 from yolo_compress.quantize.calibration import LetterboxReader
 
 
 def layer_drift(fp32: Path, int8: Path, reader: LetterboxReader, images: int = 8, top: int = 10) -> list[dict]:
     """The `top` activations with the lowest signal-to-quantization-noise ratio (dB) between the INT8 model and
     FP32 on the same images; low SQNR = large drift."""
-    with tempfile.TemporaryDirectory(prefix="yc_debug_") as tmp:
+    with scratch_dir(int8.parent) as tmp:
         acts = {}
         for tag, path in (("fp32", fp32), ("int8", int8)):
-            aug = Path(tmp) / f"{tag}.onnx"
+            aug = tmp / f"{tag}.onnx"
             modify_model_output_intermediate_tensors(str(path), str(aug))
             reader.rewind(images)
             acts[tag] = collect_activations(str(aug), reader)

@@ -7,7 +7,6 @@ with which settings, and writes every file atomically next to (never over) the i
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from ultralytics.utils import LOGGER
 
-from yolo_compress.files import atomic_path
+from yolo_compress.files import atomic_path, scratch_dir
 from yolo_compress.quantize.calibration import CALIB_STRIDE, LetterboxReader
 from yolo_compress.quantize.cpu import has_vnni
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_nodes
@@ -108,8 +107,8 @@ def export_fp32(pt: Path, imgsz: int, dest: Path) -> Path:
     input checkpoint and any file next to it are never written."""
     from ultralytics import YOLO
 
-    with tempfile.TemporaryDirectory(prefix="yc_export_") as tmp:
-        copy = Path(tmp) / pt.name
+    with scratch_dir(dest.parent) as tmp:
+        copy = tmp / pt.name
         shutil.copy2(pt, copy)
         out = Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
         with atomic_path(dest) as part:
@@ -200,8 +199,7 @@ def quantize_int8(
     accuracy of the contenders, the chosen layout and, with debug, the most drifting tensors (measured before names
     are compacted).
     """
-    with tempfile.TemporaryDirectory(prefix="yc_int8_", dir=dest.parent) as tmp:
-        tmp = Path(tmp)
+    with scratch_dir(dest.parent) as tmp:
         pre = preprocess(fp32, tmp / "pre.onnx")
         paths = {}
         for cand in CANDIDATES if layout == "auto" else [c for c in CANDIDATES if c.name == layout]:
@@ -231,10 +229,10 @@ def convert_fp16(fp32: Path, dest: Path) -> Path:
 
 def quantize_weights_dynamic(fp32: Path, dest: Path) -> Path:
     """Dynamic INT8: weights stored as int8, activations quantized at run time (ConvInteger); the decode stays float."""
-    with tempfile.TemporaryDirectory(prefix="yc_dyn_", dir=dest.parent) as tmp:
-        pre = preprocess(fp32, Path(tmp) / "pre.onnx")
+    with scratch_dir(dest.parent) as tmp:
+        pre = preprocess(fp32, tmp / "pre.onnx")
         graph = onnx.load(str(pre), load_external_data=False).graph
-        out = Path(tmp) / "dyn.onnx"
+        out = tmp / "dyn.onnx"
         quantize_dynamic(
             str(pre), str(out), weight_type=QuantType.QInt8, reduce_range=not has_vnni(),
             op_types_to_quantize=sorted(WEIGHTED_OPS), nodes_to_exclude=sorted(decode_tail(graph)),

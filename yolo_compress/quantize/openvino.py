@@ -7,12 +7,12 @@ own OpenVINO export writes (<name>_openvino_model/ with model.xml/.bin and metad
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import onnx
 import yaml
 
+from yolo_compress.files import scratch_dir
 from yolo_compress.quantize.calibration import LetterboxReader
 from yolo_compress.quantize.graph import decode_tail
 
@@ -51,8 +51,8 @@ def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader) -> Path:
         ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
-        part = Path(tmp) / dest.name
+    with scratch_dir(dest.parent) as tmp:
+        part = tmp / dest.name
         part.mkdir()
         ov.save_model(qmodel, str(part / f"{fp32.stem}.xml"))
         (part / "metadata.yaml").write_text(yaml.safe_dump(_metadata(fp32), sort_keys=False))
