@@ -73,8 +73,10 @@ def test_argument_errors_name_the_argument(tmp_path):
         auto.check_args({"model": str(pt), "data": "d.yaml", "target_latency_ms": 0})
     with pytest.raises(ArgumentError, match="target_flops"):
         auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 1.5})
-    with pytest.raises(ArgumentError, match="not an existing .pt"):
+    with pytest.raises(FileNotFoundError, match="missing.pt' does not exist"):
         auto.check_args({"model": str(tmp_path / "missing.pt"), "data": "d.yaml", "target_flops": 0.5})
+    with pytest.raises(ArgumentError, match="not a loadable checkpoint"):
+        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5})
     with pytest.raises(ArgumentError, match="max_map_drop"):
         auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "max_map_drop": -1})
     with pytest.raises(ArgumentError, match="pruning_ratio"):
