@@ -176,3 +176,21 @@ def test_ratio_that_would_empty_a_layer_is_refused(tmp_path, yolo26n):
         ChannelPruner(yolo26n, 0.6, "l1", preserve_shortcuts=True, config_file=cfg).prune()
     assert n_params(yolo26n) == before
     assert type(yolo26n.model[2]).__name__ == "C3k2"  # restored to stock after the refusal
+
+
+@pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo26n.yaml"])
+def test_detect_head_keeps_its_inner_widths_unless_prune_head(cfg, build):
+    def head_widths(model):
+        return {n: m.out_channels for n, m in model.model[-1].named_modules() if isinstance(m, nn.Conv2d)}
+
+    whole, pruned = build(cfg), build(cfg)
+    before = head_widths(whole)
+    prune_model(whole, 0.5, "l2")
+    assert head_widths(whole) == before  # only the head's inputs (neck outputs) shrink
+    assert get_flops(whole, 64) < 0.8 * get_flops(build(cfg), 64)
+    prune_model(pruned, 0.5, "l2", prune_head=True)
+    narrower = [n for n, w in head_widths(pruned).items() if w < before[n]]
+    assert narrower and all(before[n] > head_widths(pruned)[n] for n in narrower)
+    assert get_flops(pruned, 64) < get_flops(whole, 64)
+    for model in (whole, pruned):
+        model.eval()(torch.zeros(1, 3, 64, 64))  # still a working detector

@@ -137,6 +137,7 @@ class ChannelPruner:
         imgsz: size of the dummy image used to trace the graph.
         batches: iterable of Ultralytics training batches, needed by ``taylor``.
         layer_ratios: per-group ratios by group name (as in the plan), overriding the ratio above (``suggest``).
+        prune_head: also prune the Detect head's inner convolutions (adapters.pinned_convs says why not by default).
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class ChannelPruner:
         imgsz: int = 64,
         batches=None,
         layer_ratios: dict[str, float] | None = None,
+        prune_head: bool = False,
     ) -> None:
         if not 0 <= pruning_ratio < 1:
             raise ValueError(f"pruning_ratio={pruning_ratio} is invalid; accepted: 0 <= ratio < 1 (0 = analyse only)")
@@ -171,6 +173,7 @@ class ChannelPruner:
         self.imgsz = imgsz
         self.batches = batches
         self.layer_ratios = dict(layer_ratios or {})
+        self.prune_head = prune_head
         self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
         self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
         self.graph: tp.DependencyGraph | None = None  # only alive during prune()
@@ -222,7 +225,7 @@ class ChannelPruner:
         names = {m: n for n, m in model.named_modules()}
         offsets = {m.cv1b.bn: m.cv1a.conv.out_channels for m in model.modules() if isinstance(m, adapters.SplitC2f)}
         decisions = []
-        for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model),
+        for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model, not self.prune_head),
                                                root_module_types=(nn.Conv2d,)):
             touched = self._touched(group, residual, csp, fusion, attention)
             kind = classify(touched, self.multipliers)

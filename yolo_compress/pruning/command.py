@@ -23,7 +23,7 @@ from yolo_compress.pruning.technique import TAYLOR_BATCHES
 
 KEYS = ("model", "pruning_ratio", "importance_metric", "round_to", "global_pruning", "preserve_shortcuts",
         "shortcut_config", "data", "imgsz", "batch", "project", "name", "exist_ok", "device", "pruning_method",
-        "prune_blocks", "target_flops")
+        "prune_blocks", "target_flops", "prune_head")
 ALIASES = {"global": "global_pruning"}
 RECALIBRATION_BATCHES = 8
 
@@ -113,7 +113,7 @@ def prune_command(args: dict[str, Any]) -> Path:
     if not src.is_file():
         raise FileNotFoundError(f"'model={src}' does not exist.")
     opt = {k: args.get(k, DEFAULTS[k]) for k in ("pruning_ratio", "importance_metric", "round_to", "global_pruning",
-                                                  "preserve_shortcuts", "shortcut_config")}
+                                                  "preserve_shortcuts", "shortcut_config", "prune_head")}
     imgsz = int(args.get("imgsz", 640))
     if opt["importance_metric"] == "taylor" and not args.get("data"):
         raise ArgumentError("'importance_metric=taylor' needs 'data=<data.yaml>' (it ranks channels by loss gradients).")
@@ -134,7 +134,8 @@ def prune_command(args: dict[str, Any]) -> Path:
         plan = prune_layers(model, args, imgsz)
     else:
         plan = ChannelPruner(model, opt["pruning_ratio"], opt["importance_metric"], opt["preserve_shortcuts"],
-                             opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=taylor).prune()
+                             opt["shortcut_config"], opt["round_to"], opt["global_pruning"], batches=taylor,
+                             prune_head=opt["prune_head"]).prune()
     seconds = time.perf_counter() - start
     if batches:
         recalibrate_bn(model, batches)
