@@ -44,7 +44,7 @@ Usage: yolo-compress SUBCOMMAND [ARGS] key=value ...
   data     synth out=DIR [n_train=800] [n_val=200] [imgsz=160] [seed=0]            offline synthetic dataset
   pipeline RECIPE [model=...] [data=...] [imgsz=...] [epochs=...] [name=...]     multi-stage recipe + comparison
   auto     model=best.pt data=data.yaml target_flops=0.5|target_latency_ms=8 [max_map_drop=0.01] [epochs=10] [int8=True]
-                                                                        smallest pruned+distilled(+INT8) model in budget
+                                                                        smallest pruned(+INT8) model in budget
   report   MODEL|RUN_DIR [output=report.md|report.html|report.txt] [imgsz=640]  report with plots
   demo     [imgsz=160] [epochs=N] [project=runs/compress]                           the whole toolkit, offline
   quantize MODEL.pt data=data.yaml [int8=True] [half] [dynamic] [calibration=minmax] [format=onnx] [layout=auto] [debug]

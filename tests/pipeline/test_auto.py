@@ -15,22 +15,30 @@ def test_ladder_starts_at_the_target_and_relaxes_towards_the_baseline():
     assert auto.ladder(0.85) == [0.85]
 
 
-def test_search_rejects_candidates_over_budget_and_stops_at_the_first_in_budget():
-    maps = {0.5: 0.30, 0.6: 0.38, 0.7: 0.395, 0.8: 0.40}
+def _recorder(maps):
     calls = []
 
     def evaluate(frac):
         calls.append(frac)
         return maps[frac]
 
-    chosen, tried = auto.search([0.5, 0.6, 0.7, 0.8], evaluate, baseline=0.40, max_map_drop=0.01)
-    assert chosen == 0.7
-    assert calls == [0.5, 0.6, 0.7]  # smallest first; 0.8 never trained
-    assert tried == [(0.5, 0.30), (0.6, 0.38), (0.7, 0.395)]
+    return calls, evaluate
+
+
+def test_search_tries_the_target_then_bisects_the_rest_of_the_ladder():
+    rungs = [0.5, 0.6, 0.7, 0.8, 0.9]
+    calls, evaluate = _recorder({0.5: 0.30, 0.6: 0.38, 0.7: 0.395, 0.8: 0.40, 0.9: 0.41})
+    chosen, tried = auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)
+    assert chosen == 0.7 and calls == [0.5, 0.7, 0.6]  # 0.8 and 0.9 never trained
+    assert tried == [(0.5, 0.30), (0.7, 0.395), (0.6, 0.38)]
+    calls, evaluate = _recorder({0.5: 0.395})
+    assert auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)[0] == 0.5 and calls == [0.5]
+    calls, evaluate = _recorder({0.5: 0.1, 0.7: 0.2, 0.8: 0.3, 0.9: 0.395})
+    assert auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)[0] == 0.9 and calls == [0.5, 0.7, 0.8, 0.9]
 
 
 def test_search_without_a_candidate_in_budget_returns_none_and_every_try():
-    chosen, tried = auto.search([0.5, 0.6], lambda f: 0.1, baseline=0.4, max_map_drop=0.01)
+    chosen, tried = auto.search([0.5, 0.6], lambda f: 0.1, reference=0.4, max_map_drop=0.01)
     assert chosen is None
     assert [f for f, _ in tried] == [0.5, 0.6]
 
@@ -96,7 +104,11 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert kept <= 0.6 + 0.05
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert [t["flops_kept"] for t in summary["tried"]] == [0.6] and summary["chosen"] == str(chosen)
+    assert summary["distillation"]["used"] is False and "issue #17" in summary["distillation"]["why"]
+    reference = tmp_path / "auto" / "reference" / "stage1_finetune" / "weights" / "best.pt"
+    assert summary["reference"]["artifact"] == str(reference)  # judged against the input fine-tuned alike
+    assert measure.count_params(measure.load_model(reference)) == measure.count_params(measure.load_model(trained_pt))
     rows = json.loads((tmp_path / "auto" / "results.json").read_text())["rows"]
-    assert [r["stage"] for r in rows] == ["input", "flops60"]
+    assert [r["stage"] for r in rows] == ["reference", "input", "flops60"]
     code = f"from ultralytics import YOLO; m = YOLO({str(chosen)!r}); m.predict(__import__('numpy').zeros((64, 64, 3), 'uint8'), imgsz=64, verbose=False)"
     subprocess.run([sys.executable, "-c", code], check=True)  # stock Ultralytics, yolo_compress never imported
