@@ -1,24 +1,55 @@
 """Pruning on real photographs: every arm from one baseline, with one budget of extra epochs (issue #17).
 
 Stage `baseline` trains the model from scratch on the given data with stock Ultralytics settings (optimizer auto,
-batch 16, seed 0) and caches it under $YOLO_COMPRESS_BENCH_DIR/real (outside the repo); a finished run is reused.
-Its results.csv is the val curve that shows whether the baseline converged.
+batch 16, seed 0) and caches it under $YOLO_COMPRESS_BENCH_DIR/real (outside the repo); a finished run is reused, a
+stopped one resumed. Its results.csv is the val curve that shows whether the baseline converged.
+
+Then every arm starts from that baseline and spends the same `budget` of extra training epochs:
+  ref    the unpruned baseline fine-tuned `budget` epochs (stock settings): the fair reference
+  tp     the Torch-Pruning plain recipe, via ../shared/anchors/finetune_anchor.py (split C2f, Detect and attention
+         untouched, group L2, ratio 0.5), fine-tuned by stock Ultralytics training inside that script
+  flow   the flow the docs recommend, its sparsity epochs counted inside the budget: `sparsity` epochs with the
+         BatchNorm-gamma penalty, `prune` with the flow's arguments, then `budget - sparsity` fine-tuning epochs
+  auto   `yolo-compress auto target_flops=0.5 max_map_drop=0.01 epochs=budget`
+Reported per arm: params, GFLOPs, ORT CPU latency and speed-up (batch 1; every ONNX file timed alone in its own
+process, the files alternating over rounds, median), mAP50-95 on the val split, wall time. `seeds=0,1` repeats the
+ref and flow arms (the headline rows) with each seed.
 
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
-       [stage=baseline]
+       [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
+       [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, finished, key_value_args  # noqa: E402
+from benchmarks.common import ROOT, finished, key_value_args, publish  # noqa: E402
+from yolo_compress.checkpoints import SAFE_ENV  # noqa: E402
 
 OUT = ROOT / "real"
-STOCK = {"batch": 16, "workers": 2, "seed": 0, "plots": False}  # the anchor script's fine-tuning settings
+STOCK = {"batch": 16, "workers": 2, "plots": False}  # the anchor script's fine-tuning settings (optimizer auto)
+ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "finetune_anchor.py"
+CLI = [sys.executable, "-m", "yolo_compress.cli"]
+LATENCY_SCRIPT = """
+import sys, time, numpy as np, onnxruntime as ort
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"]); n = s.get_inputs()[0].name
+x = np.random.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])).astype(np.float32)
+for _ in range(10): s.run(None, {n: x})
+t = []
+for _ in range(int(sys.argv[3])):
+    a = time.perf_counter(); s.run(None, {n: x}); t.append(time.perf_counter() - a)
+print(1000 * float(np.median(t)))
+"""
 
 
 def dataset_name(data: Path) -> str:
@@ -27,21 +58,179 @@ def dataset_name(data: Path) -> str:
 
 
 def baseline(data: Path, model: str, imgsz: int, epochs: int) -> Path:
-    """best.pt of ``model`` trained from scratch on ``data``; trained on first use, then reused."""
+    """best.pt of ``model`` trained from scratch on ``data``; trained on first use, then reused. A run stopped part
+    way (these take hours on a 2-core CPU) resumes from its last.pt."""
     from yolo_compress import YOLO
 
     name = f"base_{dataset_name(data)}_{Path(model).stem}_{imgsz}_{epochs}e"
-    if not finished(OUT / name):
+    last = OUT / name / "weights" / "last.pt"
+    if last.exists() and not finished(OUT / name):
+        YOLO(str(last)).train(resume=True)
+    elif not finished(OUT / name):
         YOLO(model).train(data=str(data), epochs=epochs, imgsz=imgsz, project=str(OUT), name=name, exist_ok=True,
-                          **STOCK)
+                          seed=0, **STOCK)
     return OUT / name / "weights" / "best.pt"
 
 
-def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100,
-         stage: str = "baseline") -> None:
-    base = baseline(Path(data), model, imgsz, base_epochs)
+def _cli(args: list[str]) -> float:
+    """Run one yolo-compress command line; its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run([*CLI, *map(str, args)], check=True)
+    return time.perf_counter() - start
+
+
+def _train(model: Path, data: Path, imgsz: int, epochs: int, out: Path, name: str, seed: int, *extra: str) -> Path:
+    """best.pt of a `yolo-compress train` run (reused when it finished)."""
+    if not finished(out / name):
+        _cli(["train", f"model={model}", f"data={data}", f"imgsz={imgsz}", f"epochs={epochs}", f"project={out}",
+              f"name={name}", "exist_ok=True", f"seed={seed}", *(f"{k}={v}" for k, v in STOCK.items()), *extra])
+    return out / name / "weights" / "best.pt"
+
+
+def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, **_) -> Path:
+    return _train(base, data, imgsz, budget, out, f"ref_s{seed}", seed)
+
+
+def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: Path = ANCHOR, **_) -> Path:
+    """The anchor script's TP run (its own reference row is not used: `ref` is the same stock fine-tune)."""
+    folder = out / "anchor"
+    with trusting(anchor.parent):
+        done = finished(folder / "TP")
+    if not done:
+        subprocess.run([sys.executable, str(anchor), str(base), str(data), str(imgsz), str(budget), str(folder), "0.5"],
+                       check=True, cwd=anchor.parent, env={**os.environ, SAFE_ENV: "0"})  # it reloads its own files
+    return folder / "TP" / "weights" / "best.pt"
+
+
+def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
+             lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
+             **_) -> Path:
+    """Sparsity epochs, prune, fine-tune: `budget` epochs in all."""
+    start = base
+    tag = f"s{seed}_sp{sparsity}_{importance_metric}{ratio}{'g' if global_pruning else ''}"
+    if sparsity:
+        start = _train(base, data, imgsz, sparsity, out, f"flow_{tag}_sparsity", seed, "l1_regularization=True",
+                       "lambda_l1=0", f"lambda_bn={lambda_bn}")
+    pruned = out / f"flow_{tag}_prune" / "weights" / "pruned.pt"
+    if not pruned.exists():
+        _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", f"pruning_ratio={ratio}",
+              f"importance_metric={importance_metric}", f"global={global_pruning}", f"project={out}",
+              f"name={pruned.parent.parent.name}", "exist_ok=True"])
+    return _train(pruned, data, imgsz, budget - sparsity, out, f"flow_{tag}_ft", seed)
+
+
+def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, **_) -> Path:
+    """The model auto chose, or when no candidate met the budget (auto exits 1) the best one it tried."""
+    import json
+
+    run = out / "auto"
+    if not (run / "auto.json").exists():
+        subprocess.run([*CLI, "auto", f"model={base}", f"data={data}", "target_flops=0.5", "max_map_drop=0.01",
+                        f"epochs={budget}", f"imgsz={imgsz}", f"project={out}", "name=auto", "int8=False"])
+    summary = json.loads((run / "auto.json").read_text())
+    if summary["chosen"]:
+        return Path(summary["chosen"])
+    print("auto: no candidate within the budget; its best-scoring candidate is reported")
+    return Path(max(summary["tried"], key=lambda t: t["map50_95"])["artifact"])
+
+
+ARMS = {"ref": arm_ref, "tp": arm_tp, "flow": arm_flow, "auto": arm_auto}
+
+
+def latencies(paths: list[Path], imgsz: int, runs: int = 60, rounds: int = 3) -> list[float]:
+    """ORT CPU latency (ms) of each file alone in its own process with default options, as a deployed app runs it,
+    the files alternating over `rounds`; median of the rounds."""
+    import statistics
+
+    times: list[list[float]] = [[] for _ in paths]
+    for _ in range(rounds):
+        for i, path in enumerate(paths):
+            r = subprocess.run([sys.executable, "-c", LATENCY_SCRIPT, str(path), str(imgsz), str(runs)],
+                               capture_output=True, text=True, check=True)
+            times[i].append(float(r.stdout.strip().splitlines()[-1]))
+    return [statistics.median(t) for t in times]
+
+
+def onnx_of(pt: Path, imgsz: int, folder: Path) -> Path:
+    """FP32 ONNX of a checkpoint through Ultralytics' exporter, from a copy (the export writes beside its input)."""
+    from ultralytics import YOLO
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / f"{pt.parent.parent.name}.pt"
+    shutil.copy(pt, copy)
+    return Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, verbose=False))
+
+
+@contextlib.contextmanager
+def trusting(module_dir: Path) -> Iterator[None]:
+    """Full unpickling for the files this benchmark wrote itself: the anchor's pruned checkpoints hold its own
+    SplitC2f class (from module_dir), which restricted loading rightly refuses."""
+    from yolo_compress.checkpoints import enforce_safe_load
+
+    old = os.environ.get(SAFE_ENV)
+    os.environ[SAFE_ENV] = "0"
+    enforce_safe_load()
+    sys.path.insert(0, str(module_dir))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(module_dir))
+        os.environ[SAFE_ENV] = old if old is not None else "1"
+        enforce_safe_load()
+
+
+def measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int, folder: Path,
+                 anchor: Path = ANCHOR) -> list[dict]:
+    from yolo_compress import measure
+
+    with trusting(anchor.parent):
+        return _measure_rows(models, data, imgsz, folder, measure)
+
+
+def _measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int, folder: Path, measure) -> list[dict]:
+    onnx = {label: onnx_of(pt, imgsz, folder) for label, (pt, _) in models.items()}
+    ms = dict(zip(onnx, latencies(list(onnx.values()), imgsz)))
+    rows = []
+    for label, (pt, seconds) in models.items():
+        model = measure.load_model(pt)
+        rows.append({"label": label, "params": measure.count_params(model), "gflops": measure.gflops(model, imgsz),
+                     "ms": ms[label], "map": measure.evaluate(pt, str(data), imgsz)["map50_95"], "seconds": seconds})
+    return rows
+
+
+def table(rows: list[dict], imgsz: int, budget: int) -> list[str]:
+    base, ref = rows[0], next((r for r in rows if r["label"].startswith("ref")), rows[0])
+    lines = [f"| arm ({budget} extra epochs) | params | GFLOPs@{imgsz} (share) | ORT ms@{imgsz} | speed-up "
+             f"| mAP50-95 | vs ref | wall s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['params']:,} | {r['gflops']:.2f} ({r['gflops'] / base['gflops']:.0%}) | "
+                     f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f}x | {r['map']:.4f} | "
+                     f"{100 * (r['map'] - ref['map']):+.2f} | {r['seconds']:.0f} |")
+    return lines
+
+
+def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100, budget: int = 15,
+         seeds: str | int = 0, arms: str = "ref,tp,flow,auto", stage: str = "all", **flow) -> None:
+    data_path = Path(data).resolve()
+    base = baseline(data_path, model, imgsz, base_epochs)
     print(f"baseline: {base}")
+    if stage == "baseline":
+        return
+    out = OUT / f"{dataset_name(data_path)}_{Path(model).stem}_{imgsz}_b{budget}"
+    if "anchor" in flow:
+        flow["anchor"] = Path(flow["anchor"]).resolve()
+    models: dict[str, tuple[Path, float]] = {"baseline (no extra epochs)": (base, 0.0)}
+    for arm in str(arms).split(","):
+        for seed in ([int(s) for s in str(seeds).split(",")] if arm in {"ref", "flow"} else [0]):
+            start = time.perf_counter()
+            pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **flow)
+            models[f"{arm} seed {seed}" if arm in {"ref", "flow"} else arm] = (pt, time.perf_counter() - start)
+    rows = measure_rows(models, data_path, imgsz, out / "onnx", flow.get("anchor", ANCHOR))
+    settings = (f"Settings: model={model} data={data_path} imgsz={imgsz} base_epochs={base_epochs} budget={budget} "
+                f"seeds={seeds} flow={flow}; one run; wall s counts only arms trained in this run (0 = reused).")
+    publish([*table(rows, imgsz, budget), "", settings], out / "results.md")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("YOLO_OFFLINE", "1")
     main(**key_value_args(sys.argv[1:]))
