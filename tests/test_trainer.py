@@ -54,6 +54,7 @@ class _Probe(Technique):
 
 
 def test_hooks_loss_terms_and_columns(synth_data, tmp_path, monkeypatch):
+    trainer.load_plugins()  # registered before the list is replaced, so that only the probe runs
     monkeypatch.setattr(trainer, "TECHNIQUES", [_Probe])
     model = YOLO("yolo26n.yaml")
     model.train(data=str(synth_data), project=str(tmp_path), name="probe", l1_regularization=True, **TRAIN_KW)

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ultralytics.cfg import smart_value
-
 from yolo_compress.cfg import SPEC, TRAIN_ARGS, CommandFailed, accepted, read_mapping
 
 # Sub-command -> "module:function"; the function takes the parsed arguments as a dict.
@@ -58,6 +56,8 @@ Training arguments (any Ultralytics train argument is accepted too):
 
 def parse(tokens: list[str], positional_key: str | None) -> dict[str, Any]:
     """`key=value` pairs to a dict with Ultralytics' value conversion; bare words to `positional_key`."""
+    from ultralytics.cfg import smart_value  # here, not at the top: `yolo-compress help` must not pay for torch
+
     args, bare = {}, []
     for tok in tokens:
         if "=" in tok:

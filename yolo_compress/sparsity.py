@@ -25,7 +25,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_compress import analysis
 from yolo_compress.cfg import DEFAULTS
-from yolo_compress.trainer import Technique
+from yolo_compress.trainer import Technique, register
 
 # Detect branches whose last layer emits the raw box/class predictions: sparsifying them would shrink outputs, not
 # channels, so they are left out by default.
@@ -166,6 +166,7 @@ def get_bn_l1_loss(model: nn.Module, lambda_bn: float = DEFAULTS["lambda_bn"]) -
     return BatchNormL1Regularizer(lambda_bn)(model)
 
 
+@register
 class SparsityTechnique(Technique):
     """`l1_regularization=True`: weight L1 (or group L1 with `structured_l1=True`) at `lambda_l1`, plus BatchNorm-gamma
     L1 at `lambda_bn`; either coefficient may be 0. Sub-gradients are added to `.grad` before each optimizer step."""

@@ -8,6 +8,7 @@ uses every core (`_use_all_cores`).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import shutil
 from copy import deepcopy
@@ -66,7 +67,28 @@ class Technique:
         return contextlib.nullcontext()
 
 
-TECHNIQUES: list[type[Technique]] = []
+TECHNIQUES: list[type[Technique]] = []  # filled by register(), in PLUGINS order
+# The modules whose techniques every trainer offers, in hook order: pruning changes shapes at an epoch start, and
+# distillation then rebuilds its adapters for the new widths. Named, not imported: techniques import this engine,
+# never the reverse; load_plugins() imports them when a trainer is built (also in DDP workers, which import only
+# this module).
+PLUGINS = ("yolo_compress.sparsity", "yolo_compress.pruning.technique", "yolo_compress.pruning.layer_technique",
+           "yolo_compress.distill.technique")
+
+
+def register(technique: type[Technique]) -> type[Technique]:
+    """Class decorator a technique module applies to its Technique, so that trainers run its hooks."""
+    if technique not in TECHNIQUES:
+        TECHNIQUES.append(technique)
+        order = {name: i for i, name in enumerate(PLUGINS)}
+        TECHNIQUES.sort(key=lambda t: order.get(t.__module__, len(order)))
+    return technique
+
+
+def load_plugins() -> None:
+    """Import every technique module of PLUGINS (each registers itself on import)."""
+    for name in PLUGINS:
+        importlib.import_module(name)
 
 
 MIN_IMGSZ = 32  # the smallest stride of a YOLO detector; prune, quantize and the other commands accept the same
@@ -154,6 +176,7 @@ class CompressionTrainer(DetectionTrainer):
             if RANK in {-1, 0}:
                 YAML.save(self.save_dir / "args.yaml", vars(self.args))
         self.compression = SimpleNamespace(**values)
+        load_plugins()
         with self._refusal_leaves_no_run():
             self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
         for event, hook in (("on_train_start", self._install_criterion), ("on_train_epoch_start", self._epoch_start)):
@@ -358,12 +381,3 @@ def train_command(args: dict[str, Any]) -> None:
         raise ArgumentError(f"'data={args.get('data')}' has no usable training images: every label was refused"
                             + (f" (first: {issues[0].split(': ', 1)[-1]})" if issues else "") + ".") from e
 
-
-# Techniques register last: their modules import Technique from this one. Order matters where hooks interact:
-# pruning changes shapes at an epoch start, and distillation then rebuilds its adapters for the new widths.
-from yolo_compress.distill.technique import Distillation  # noqa: E402
-from yolo_compress.pruning.layer_technique import LayerPruning  # noqa: E402
-from yolo_compress.pruning.technique import ChannelPruning  # noqa: E402
-from yolo_compress.sparsity import SparsityTechnique  # noqa: E402
-
-TECHNIQUES.extend([SparsityTechnique, ChannelPruning, LayerPruning, Distillation])

@@ -10,7 +10,7 @@ from yolo_compress.cfg import ArgumentError
 from yolo_compress.distill import adapters as adapters_lib
 from yolo_compress.distill.distillers import KnowledgeDistiller
 from yolo_compress.distill.teacher import teacher_path
-from yolo_compress.trainer import Technique
+from yolo_compress.trainer import Technique, register
 
 
 def kd_weight(alpha: float) -> float:
@@ -28,6 +28,7 @@ def kd_weight(alpha: float) -> float:
     return alpha / (1.0 - alpha)
 
 
+@register
 class Distillation(Technique):
     """Distil a teacher checkpoint into the model being trained (response, feature or both)."""
 

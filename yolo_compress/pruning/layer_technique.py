@@ -10,11 +10,12 @@ from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import count_params
 from yolo_compress.pruning.layer import LayerPruner
 from yolo_compress.pruning.technique import check_prune_epoch
-from yolo_compress.trainer import Technique
+from yolo_compress.trainer import Technique, register
 
 CALIBRATION_IMAGES = 8  # images of the first training batch used as the fixed sensitivity batch
 
 
+@register
 class LayerPruning(Technique):
     """Rank blocks by output distortion on one training batch (rank 0's ranking is shared with every DDP rank),
     remove the least sensitive until `prune_blocks` or `target_flops` is met, then rebuild optimizer, EMA, ...

@@ -8,7 +8,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import ChannelPruner, count_params
-from yolo_compress.trainer import Technique
+from yolo_compress.trainer import Technique, register
 
 TAYLOR_BATCHES = 4  # training batches whose loss gradients rank channels for importance_metric=taylor
 
@@ -21,6 +21,7 @@ def check_prune_epoch(trainer) -> None:
                             f"valid: 1 to {epochs - 1} (0 disables pruning).")
 
 
+@register
 class ChannelPruning(Technique):
     """Prune once at `prune_at_epoch` (0 disables); optimizer, scheduler, EMA and criterion are rebuilt after.
 
