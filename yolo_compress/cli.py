@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_compress.cfg import SPEC, TRAIN_ARGS, CommandFailed, accepted, read_mapping
+from yolo_compress.processes import die_with_parent_if_asked
 
 # Sub-command -> "module:function"; the function takes the parsed arguments as a dict.
 COMMANDS = {
@@ -108,6 +109,7 @@ def run(argv: list[str]) -> None:
 
 def entrypoint() -> None:
     """Console script: an error prints one line and exits 2 (YOLO_COMPRESS_TRACEBACK=1 shows the traceback)."""
+    die_with_parent_if_asked()
     try:
         run(sys.argv[1:])
     except (ValueError, FileNotFoundError, SyntaxError, TypeError, CommandFailed) as e:

@@ -9,11 +9,9 @@ stages.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from ultralytics.utils import LOGGER, colorstr
 from yolo_compress import checkpoints
 from yolo_compress.cfg import ArgumentError, CommandFailed
 from yolo_compress.files import alive
+from yolo_compress.processes import child_env
 from yolo_compress.pipeline.recipe import stage_command
 
 LOCK = "pipeline.lock"  # pids of the runner and its running stage
@@ -85,14 +84,6 @@ def _artifact(command: str, args: dict, stage_dir: Path) -> Path:
 def _planned(args: dict) -> dict:
     """Arguments as stored in JSON, so a re-run compares like with like."""
     return json.loads(json.dumps(args, default=str))
-
-
-def _die_with_parent() -> None:
-    """In the stage child: ask Linux to kill it when the runner dies (even by SIGKILL), so no orphaned stage keeps
-    writing into a run folder that a re-run may redo. Elsewhere there is no such call; the run lock still refuses a
-    second runner while the orphan lives."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 @contextlib.contextmanager
@@ -166,8 +157,7 @@ def _run_stage(command: str, args: dict, stage_dir: Path, resumable: bool) -> No
         run_args = args
     cfg = stage_dir.parent / f"{stage_dir.name}.args.yaml"
     cfg.write_text(yaml.safe_dump(run_args, sort_keys=False))
-    child = subprocess.Popen([sys.executable, "-m", "yolo_compress.cli", command, f"cfg={cfg}"],
-                             preexec_fn=_die_with_parent if os.name == "posix" else None)
+    child = subprocess.Popen([sys.executable, "-m", "yolo_compress.cli", command, f"cfg={cfg}"], env=child_env())
     lock = stage_dir.parent / LOCK
     lock.write_text(f"{os.getpid()} {child.pid}")
     try:
