@@ -147,12 +147,21 @@ def test_transfer_learning_to_other_classes_unpruned_and_pruned(trained_pt, synt
 
 def test_train_refuses_bad_data_size_and_its_own_input_folder(trained_pt, synth_data, tmp_path, cli):
     import hashlib
+    import shutil
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("train: [unclosed\n")
     for data, words in ((tmp_path / "missing.yaml", "'data="), (broken, "'data=")):
         code, _, err = cli("train", "model=yolo26n.yaml", f"data={data}", "epochs=1", f"project={tmp_path}")
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err[-1500:]
+    labels = _three_class_data(synth_data, tmp_path / "bad")  # then every label made out of range:
+    for f in (labels.parent / "labels").rglob("*.txt"):
+        f.write_text("".join(f"9 {line.split(' ', 1)[1]}\n" for line in f.read_text().splitlines()))
+    code, _, err = cli("train", "model=yolo26n.yaml", f"data={labels}", "epochs=1", "imgsz=64", "workers=0",
+                       f"project={tmp_path / 'runs'}")
+    assert code == 2 and "has no usable training images: every label was refused" in err, err[-1500:]
+    shutil.rmtree(tmp_path / "bad")
+    shutil.rmtree(tmp_path / "runs", ignore_errors=True)  # Ultralytics made the run folder before reading labels
     code, _, err = cli("train", "model=yolo26n.yaml", f"data={synth_data}", "imgsz=0", f"project={tmp_path}")
     assert code == 2 and "'imgsz=0' is invalid" in err
     digest = hashlib.sha256(trained_pt.read_bytes()).hexdigest()
