@@ -24,7 +24,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 
 from yolo_compress import checkpoints
-from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argument, validate
+from yolo_compress.cfg import DEFAULTS, SPEC, TRAIN_ARGS, ArgumentError, unknown_argument, validate
 from yolo_compress.device import use_all_cores
 
 
@@ -91,7 +91,7 @@ def load_plugins() -> None:
         importlib.import_module(name)
 
 
-MIN_IMGSZ = 32  # the smallest stride of a YOLO detector; prune, quantize and the other commands accept the same
+MIN_IMGSZ = SPEC["imgsz"]["min"]  # the bound prune, quantize and the other commands check (default.yaml)
 
 
 class _CompressionCriterion:

@@ -143,8 +143,8 @@ def pinned_convs(model: nn.Module, whole_head: bool = True) -> list[nn.Conv2d]:
 
     - With ``whole_head`` (prune_head=False), every convolution inside Detect: its inner widths stay as trained and
       only the neck outputs feeding it lose channels. Pruning the head's inner convolutions too cost most of the
-      accuracy gap to Torch-Pruning's plain recipe (which leaves Detect alone) on real photographs (issue #17:
-      l1 0.5, 15 fine-tuning epochs, mAP50-95 0.339 with the head pruned, 0.418 without).
+      accuracy gap to Torch-Pruning's plain recipe (which leaves Detect alone) on real photographs, as reported
+      in issue #17 (not yet re-measured by benchmarks/real_data.py).
 
     - Detect's final box/class convs (both branches) and DFL fix the output format.
     - Attention/AAttn ``qkv`` and ``pe`` outputs are reshaped into heads by ``num_heads``/``head_dim``.
