@@ -56,7 +56,7 @@ def make_inputs(w: Path) -> dict[str, str]:
     """Every input file the cases name, under W/inputs; returns the placeholders of the case table."""
     from yolo_compress import YOLO
     from yolo_compress.data.synthetic import make_dataset
-    from yolo_compress.pruning.command import prune_command
+    from yolo_compress.commands.prune import run as prune_command
 
     i = w / "inputs"
     data = make_dataset(i / "synth", n_train=8, n_val=4, imgsz=64)

@@ -37,7 +37,7 @@ def prune_seconds(data, imgsz: int, threads: int) -> dict[str, float]:
     BatchNorm re-estimation on 8 train batches of 16 (with data=), and suggest's sensitivity analysis on 8 images."""
     from ultralytics.nn.tasks import DetectionModel
 
-    from yolo_compress.pruning.command import recalibrate_bn, train_batches
+    from yolo_compress.pruning.recalibrate import recalibrate_bn, train_batches
     from yolo_compress.pruning.sensitivity import calibration_images
     from yolo_compress.pruning.suggest import sensitivities
 

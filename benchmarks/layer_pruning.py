@@ -24,8 +24,8 @@ from ultralytics.nn.tasks import load_checkpoint  # noqa: E402
 
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import ChannelPruner  # noqa: E402
-from yolo_compress.pruning.command import prune_command  # noqa: E402
-from yolo_compress.pruning.suggest import suggest_command  # noqa: E402
+from yolo_compress.commands.prune import run as prune_command  # noqa: E402
+from yolo_compress.commands.suggest import run as suggest_command  # noqa: E402
 
 OUT = ROOT / "layer_pruning"
 
@@ -80,7 +80,7 @@ def main(ft: int = 5, layer_flops: float = 0.8, suggest_flops: float = 0.5, imgs
     layer = prune(base, "prune_layer", imgsz, pruning_method="layer", target_flops=layer_flops, data=str(data))
     plan = suggest_command({"model": str(base), "data": str(data), "imgsz": imgsz, "target_flops": suggest_flops,
                             "project": str(OUT), "name": "suggest", "exist_ok": True})
-    sugg = prune(base, "prune_suggest", imgsz, shortcut_config=str(plan))
+    sugg = prune(base, "prune_suggest", imgsz, plan=str(plan))
     pruned = {"layer": layer, "suggest (layer+channel)": sugg}
     for label, pt in list(pruned.items()):
         kept = measure.gflops(load_checkpoint(pt)[0], imgsz) / base_flops

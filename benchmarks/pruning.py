@@ -35,7 +35,7 @@ from benchmarks.common import (  # noqa: E402
     ROOT, baseline, finished, key_value_args, publish, side_by_side_env, synthetic_data)
 from yolo_compress import measure  # noqa: E402
 from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
-from yolo_compress.pruning.command import prune_command  # noqa: E402
+from yolo_compress.commands.prune import run as prune_command  # noqa: E402
 
 OUT = ROOT / "pruning"
 SPARSITY = ROOT / "sparsity"  # benchmarks/sparsity.py's default project

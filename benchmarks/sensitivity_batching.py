@@ -17,7 +17,7 @@ from ultralytics.nn.tasks import DetectionModel
 
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner
-from yolo_compress.pruning.layer import clean_copy
+from yolo_compress.pruning.adapters import clean_copy
 
 
 def one_per_pass(model: nn.Module, images: torch.Tensor, candidates: list[dict]) -> list[float]:

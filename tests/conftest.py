@@ -12,6 +12,15 @@ import pytest
 
 from yolo_compress.data.synthetic import make_dataset
 
+SLOW_FIXTURES = {"trained_pt", "trained_onnx"}  # a test that needs a trained model belongs to the slow lane
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test-fast` (-m "not slow") is the inner loop: it leaves out every test that needs a trained model."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """`yolo-compress ARGS` through the console entry point, in this process: (exit code, stdout, stderr).

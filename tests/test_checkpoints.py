@@ -61,6 +61,7 @@ def test_hostile_checkpoint_runs_in_no_command(hostile, trained_pt, synth_data, 
             assert str(bad) in err, f"{name} names another file: {err}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [None, "1"])
 def test_safe_without_and_with_the_ultralytics_switch(hostile, env, tmp_path):
     bad, marker = hostile
@@ -90,7 +91,7 @@ def test_opting_out_unpickles_in_full(hostile, monkeypatch):
 def test_project_and_stock_checkpoints_load_by_default(trained_pt, tmp_path):
     from ultralytics import YOLO as StockYOLO
 
-    from yolo_compress.pruning.command import prune_command
+    from yolo_compress.commands.prune import run as prune_command
 
     assert os.environ[checkpoints.SAFE_ENV] == "1"  # importing yolo_compress turned restricted loading on
     stock = tmp_path / "stock.pt"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from yolo_compress.cfg import ArgumentError
-from yolo_compress.demo import demo_command, demo_recipe
+from yolo_compress.commands.demo import demo_recipe
+from yolo_compress.commands.demo import run as demo_command
 from yolo_compress.pipeline import recipe as recipes
 
 

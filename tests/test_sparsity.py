@@ -126,6 +126,7 @@ def _columns(run) -> dict[str, float]:
     return {k: float(row[k]) for k in COLUMNS}
 
 
+@pytest.mark.slow
 def test_training_applies_penalty_per_image_and_monitors(synth_data, tmp_path, monkeypatch):
     factors = []
     original = BatchNormL1Regularizer.apply_gradient
@@ -144,6 +145,7 @@ def test_training_applies_penalty_per_image_and_monitors(synth_data, tmp_path, m
     assert (tmp_path / "sp" / "bn_gamma_hist.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_cli_cfg_yaml_runs_sparsity_training(synth_data, tmp_path):
     cfg = tmp_path / "sparsity.yaml"
     cfg.write_text(yaml.safe_dump({

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -16,6 +17,7 @@ def _files(run: Path) -> set[str]:
     return {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_plain_run_matches_stock_yolo_train(synth_data, tmp_path):
     from ultralytics import YOLO as StockYOLO
 
@@ -53,6 +55,7 @@ class _Probe(Technique):
         return {"probe/metric": 0.5}
 
 
+@pytest.mark.slow
 def test_hooks_loss_terms_and_columns(synth_data, tmp_path, monkeypatch):
     trainer.load_plugins()  # registered before the list is replaced, so that only the probe runs
     monkeypatch.setattr(trainer, "TECHNIQUES", [_Probe])
@@ -82,6 +85,7 @@ def test_trainer_strips_compression_args_before_ultralytics(synth_data, tmp_path
     assert t.compression.importance_metric == "l1"
 
 
+@pytest.mark.slow
 def test_cpu_training_uses_every_core(synth_data, tmp_path):
     """Ultralytics leaves one core for data-loading workers that it then disables on CPU; the trainer takes it back."""
     tr = CompressionTrainer(overrides={"model": "yolo26n.yaml", "data": str(synth_data), "device": "cpu",
@@ -119,7 +123,7 @@ def _params(path: Path) -> int:
 
 
 def test_transfer_learning_to_other_classes_unpruned_and_pruned(trained_pt, synth_data, tmp_path, cli):
-    from yolo_compress.pruning.command import prune_command
+    from yolo_compress.commands.prune import run as prune_command
 
     data = _three_class_data(synth_data, tmp_path)
     kw = [f"{k}={v}" for k, v in TRAIN_KW.items()]

@@ -7,7 +7,6 @@ training worked and how much channel pruning can remove.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import torch
 from torch import nn
 
 from yolo_compress import measure
-from yolo_compress.cfg import ArgumentError, validate
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
@@ -183,43 +181,3 @@ def format_comparison(c: dict) -> str:
         vr = f"{ratio[k]:.3f}" if k in ratio else "-"
         lines.append(f"{names[k]:<22} {va:>14} {vb:>14} {vr:>8}")
     return "\n".join(lines)
-
-
-def _write_json(obj: dict, path: str | None) -> None:
-    if path:
-        Path(path).write_text(json.dumps(obj, indent=2, default=str))
-
-
-def _check_outputs(args: dict[str, Any]) -> None:
-    """json= and plot= name new result files by their suffix, so neither can overwrite a model (or any other input)."""
-    for key, suffixes in (("json", {".json"}), ("plot", {".png", ".jpg", ".svg", ".pdf"})):
-        if args.get(key) and Path(str(args[key])).suffix.lower() not in suffixes:
-            raise ArgumentError(f"'{key}={args[key]}' is invalid. Valid '{key}' values are files ending in "
-                                f"{', '.join(sorted(suffixes))}.")
-
-
-def analyze_command(args: dict[str, Any]) -> None:
-    """`yolo-compress analyze MODEL [threshold=1e-3] [imgsz=640] [plot=bn_hist.png] [json=out.json]`."""
-    args = validate(args, ("model", "threshold", "bn_threshold", "imgsz", "plot", "json"))
-    if not args.get("model"):
-        raise ValueError("'model' is required, e.g. 'yolo-compress analyze runs/detect/train/weights/best.pt'.")
-    _check_outputs(args)
-    r = analyze(args["model"], args.get("threshold", 1e-3), args.get("bn_threshold", 1e-2), args.get("imgsz", 640))
-    print(format_analysis(r))
-    if args.get("plot") and not measure.is_onnx(args["model"]):
-        print(f"BN-gamma histogram: {plot_bn_histogram({Path(args['model']).name: measure.load_model(args['model'])}, args['plot'])}")
-    _write_json(r, args.get("json"))
-
-
-def compare_command(args: dict[str, Any]) -> None:
-    """`yolo-compress compare A B [data=data.yaml] [imgsz=640] [runs=50] [json=out.json]`."""
-    args = validate(args, ("models", "data", "imgsz", "runs", "json"))
-    _check_outputs(args)
-    models = args.get("models") or []
-    if isinstance(models, str):  # models=a.pt,b.pt given as key=value rather than as two positional paths
-        models = [m for m in models.split(",") if m]
-    if len(models) != 2:
-        raise ValueError(f"'compare' takes exactly two models, got {len(models)}: 'yolo-compress compare a.pt b.pt'.")
-    c = compare(models[0], models[1], args.get("data"), args.get("imgsz", 640), args.get("runs", 50))
-    print(format_comparison(c))
-    _write_json(c, args.get("json"))

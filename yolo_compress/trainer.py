@@ -24,7 +24,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 
 from yolo_compress import checkpoints
-from yolo_compress.cfg import DEFAULTS, SPEC, TRAIN_ARGS, ArgumentError, unknown_argument, validate
+from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argument, validate
 from yolo_compress.device import use_all_cores
 
 
@@ -89,9 +89,6 @@ def load_plugins() -> None:
     """Import every technique module of PLUGINS (each registers itself on import)."""
     for name in PLUGINS:
         importlib.import_module(name)
-
-
-MIN_IMGSZ = SPEC["imgsz"]["min"]  # the bound prune, quantize and the other commands check (default.yaml)
 
 
 class _CompressionCriterion:
@@ -333,16 +330,6 @@ def _refuse_inputs_in_save_dir(overrides: dict[str, Any], given: dict[str, Any])
                                 "would overwrite; choose another project/name.")
 
 
-def _check_data(data: Any) -> None:
-    """The dataset as Ultralytics will read it, refused in one line naming `data` (a traceback otherwise)."""
-    from ultralytics.data.utils import check_det_dataset
-
-    try:
-        check_det_dataset(str(data), autodownload=False)
-    except Exception as e:  # Ultralytics raises many kinds here (missing file, YAML syntax, missing keys)
-        raise ArgumentError(f"'data={data}' cannot be used: {' '.join(str(e).split())}") from e
-
-
 def check_train_args(args: dict[str, Any]) -> None:
     """A train run's compression and Ultralytics arguments checked as the trainer will, without building it (a
     pipeline checks every stage this way before the first one runs)."""
@@ -351,33 +338,3 @@ def check_train_args(args: dict[str, Any]) -> None:
     overrides = {k: v for k, v in args.items() if k != "cfg"}
     split_compression_args(overrides)
     get_cfg(DEFAULT_CFG, overrides)
-
-
-def train_command(args: dict[str, Any]) -> None:
-    """`yolo-compress train key=value ...`: Ultralytics training with the compression arguments."""
-    from yolo_compress.model import YOLO
-
-    args = dict(args)
-    model = args.pop("model", None)
-    if not model:
-        raise ArgumentError("'model' is required, e.g. 'yolo-compress train model=yolo26n.yaml data=data.yaml'.")
-    imgsz = args.get("imgsz")
-    if isinstance(imgsz, bool) or (isinstance(imgsz, (int, float)) and imgsz < MIN_IMGSZ):
-        raise ArgumentError(f"'imgsz={imgsz}' is invalid. Valid 'imgsz' values are integers >= {MIN_IMGSZ}.")
-    if str(model).endswith(".pt"):
-        ckpt = checkpoints.load_dict(model)  # refused here in one line, before Ultralytics loads it
-        if args.get("resume") and not checkpoints.resumable(ckpt):
-            raise ArgumentError(f"'model={model}' is a finished run's checkpoint: nothing to resume. Fine-tune it with "
-                                "'model=' and no 'resume', or resume that run's weights/last.pt while it is unfinished.")
-    if args.get("data") and not args.get("resume"):
-        _check_data(args["data"])
-    try:
-        YOLO(model).train(**args)
-    except RuntimeError as e:
-        # Ultralytics has no error type for a dataset whose every label it refused; its message is the only sign.
-        if "No valid images found" not in str(e):
-            raise
-        issues = [line.strip() for line in str(e).splitlines()[1:] if "ignoring" in line]
-        raise ArgumentError(f"'data={args.get('data')}' has no usable training images: every label was refused"
-                            + (f" (first: {issues[0].split(': ', 1)[-1]})" if issues else "") + ".") from e
-

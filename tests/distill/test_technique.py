@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import pytest
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
-from yolo_compress.cfg import DEFAULTS, ArgumentError
+from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, validate
 from yolo_compress.distill.adapters import ATTR, head_input_channels
 from yolo_compress.distill.technique import Distillation, kd_weight
 
@@ -22,8 +22,8 @@ def _trainer(model, teacher_pt, names, **compression):
 def test_alpha_becomes_a_weight_on_the_added_term():
     assert kd_weight(0.7) == pytest.approx(0.7 / 0.3)
     assert kd_weight(0.0) == 0.0
-    with pytest.raises(ArgumentError, match="distill_alpha=1"):
-        kd_weight(1.0)
+    with pytest.raises(ArgumentError, match="distill_alpha=1"):  # refused where every argument is checked
+        validate({"distill_alpha": 1.0}, TRAIN_ARGS)
 
 
 def test_type_and_features_flags(trained_pt):

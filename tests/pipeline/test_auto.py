@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from yolo_compress.cfg import ArgumentError
+from yolo_compress.commands.auto import check as check_auto
+from yolo_compress.commands.auto import run as run_auto
 from yolo_compress.pipeline import auto
 
 
@@ -53,7 +55,7 @@ def test_latency_target_takes_the_least_pruning_that_is_fast_enough():
 
 
 def test_latency_probe_times_pruned_copies_against_the_input(trained_pt, synth_data, tmp_path):
-    args = {"model": str(trained_pt), "data": str(synth_data), "imgsz": 64}
+    args = check_auto({"model": str(trained_pt), "data": str(synth_data), "imgsz": 64, "target_flops": 0.5})
     fractions, ms, input_ms = auto.latency_probe(args, tmp_path, fractions=[0.3])
     assert fractions == [0.3] and len(ms) == 1
     assert ms[0] < input_ms  # keeping 30 % of the FLOPs runs measurably faster than the input
@@ -65,7 +67,8 @@ def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, mon
     calls = []
     monkeypatch.setattr(suggest, "sensitivities", lambda *a: calls.append(a) or ([], []))
     monkeypatch.setattr(suggest, "suggest", lambda model, images, frac, imgsz, *opt, rows: ({"frac": frac}, *rows))
-    source = auto.InputSensitivity({"model": str(trained_pt), "data": str(synth_data), "imgsz": 64})
+    source = auto.InputSensitivity(check_auto({"model": str(trained_pt), "data": str(synth_data), "imgsz": 64,
+                                               "target_flops": 0.5}))
     assert [source.plan(f)[0]["frac"] for f in (0.5, 0.6, 0.7)] == [0.5, 0.6, 0.7]
     assert len(calls) == 1
 
@@ -73,29 +76,32 @@ def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, mon
 def test_argument_errors_name_the_argument(tmp_path):
     pt = tmp_path / "m.pt"
     pt.write_bytes(b"x")
+    (tmp_path / "d.yaml").write_text("")
+    with pytest.raises(FileNotFoundError, match="'data=nowhere.yaml' does not exist"):
+        check_auto({"model": str(pt), "data": "nowhere.yaml", "target_flops": 0.5})
     with pytest.raises(ArgumentError, match="exactly one target"):
-        auto.check_args({"model": str(pt), "data": "d.yaml"})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml")})
     with pytest.raises(ArgumentError, match="exactly one target"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "target_latency_ms": 5.0})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_flops": 0.5, "target_latency_ms": 5.0})
     with pytest.raises(ArgumentError, match="target_latency_ms"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_latency_ms": 0})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_latency_ms": 0})
     with pytest.raises(ArgumentError, match="target_flops"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 1.5})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_flops": 1.5})
     with pytest.raises(FileNotFoundError, match="missing.pt' does not exist"):
-        auto.check_args({"model": str(tmp_path / "missing.pt"), "data": "d.yaml", "target_flops": 0.5})
+        check_auto({"model": str(tmp_path / "missing.pt"), "data": str(tmp_path / "d.yaml"), "target_flops": 0.5})
     with pytest.raises(ArgumentError, match="not a loadable checkpoint"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_flops": 0.5})
     with pytest.raises(ArgumentError, match="max_map_drop"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "max_map_drop": -1})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_flops": 0.5, "max_map_drop": -1})
     with pytest.raises(ArgumentError, match="pruning_ratio"):
-        auto.check_args({"model": str(pt), "data": "d.yaml", "target_flops": 0.5, "pruning_ratio": 0.3})
+        check_auto({"model": str(pt), "data": str(tmp_path / "d.yaml"), "target_flops": 0.5, "pruning_ratio": 0.3})
 
 
 def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data, tmp_path):
     from yolo_compress import measure
 
     before = trained_pt.read_bytes()
-    chosen = auto.auto_command({"model": str(trained_pt), "data": str(synth_data), "target_flops": 0.6,
+    chosen = run_auto({"model": str(trained_pt), "data": str(synth_data), "target_flops": 0.6,
                                 "max_map_drop": 1.0, "epochs": 1, "imgsz": 64, "int8": False, "batch": 8,
                                 "workers": 0, "plots": False, "project": str(tmp_path), "name": "auto"})
     assert trained_pt.read_bytes() == before  # the input model is never overwritten

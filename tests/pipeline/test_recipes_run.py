@@ -12,7 +12,7 @@ import pytest
 from yolo_compress import measure
 from yolo_compress.pipeline import recipe as recipes
 from yolo_compress.pipeline import runner
-from yolo_compress.pipeline.command import run_and_compare
+from yolo_compress.pipeline.compare import run_and_compare
 
 SEED_RECIPES = ("l1_only", "pruning_only", "distillation_only", "two_stage", "three_stage", "aggressive", "gentle")
 

@@ -59,6 +59,7 @@ def _randomise_gammas(model: nn.Module) -> None:
             m.bias.data = torch.rand(m.num_features, generator=gen) - 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", MODELS)
 def test_bn_importance_prunes_zeroed_channels_without_changing_outputs(cfg, build):
     model = build(cfg).eval()
@@ -178,6 +179,7 @@ def test_ratio_that_would_empty_a_layer_is_refused(tmp_path, yolo26n):
     assert type(yolo26n.model[2]).__name__ == "C3k2"  # restored to stock after the refusal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo26n.yaml"])
 def test_detect_head_keeps_its_inner_widths_unless_prune_head(cfg, build):
     def head_widths(model):

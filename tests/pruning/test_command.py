@@ -12,7 +12,7 @@ from yolo_compress.cfg import ArgumentError
 from yolo_compress.cli import run
 from yolo_compress.pruning import ChannelPruner
 from yolo_compress.pruning.checkpoint import save_checkpoint
-from yolo_compress.pruning.command import recalibrate_bn, train_batches
+from yolo_compress.pruning.recalibrate import recalibrate_bn, train_batches
 
 
 def digest(path) -> str:
@@ -24,6 +24,7 @@ def base_pt(tmp_path, yolo26n):
     return save_checkpoint(yolo26n, tmp_path / "base.pt", {"imgsz": 64})
 
 
+@pytest.mark.slow
 def test_prune_command_writes_checkpoint_and_plan(tmp_path, base_pt):
     before = digest(base_pt)
     run(["prune", f"model={base_pt}", "pruning_ratio=0.5", "imgsz=64", "global=True",
@@ -41,6 +42,7 @@ def test_prune_command_writes_checkpoint_and_plan(tmp_path, base_pt):
     assert any(r.startswith("model.23.cv2.0.2,fixed,4,4") for r in rows)  # box output conv kept whole
 
 
+@pytest.mark.slow
 def test_prune_command_taylor_uses_data(tmp_path, base_pt, synth_data):
     run(["prune", f"model={base_pt}", "pruning_ratio=0.3", "importance_metric=taylor", f"data={synth_data}",
          "imgsz=64", "batch=4", f"project={tmp_path / 'runs'}", "name=t"])

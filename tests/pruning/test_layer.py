@@ -79,6 +79,7 @@ def test_non_residual_c2f_block_drops_its_channels(build):
     torch.testing.assert_close(c2f.cv2.conv.weight, w[:, :2 * c])
 
 
+@pytest.mark.slow
 def test_sensitivity_ranks_and_targets(build):
     model = build("yolo26n.yaml", nc=3)
     images = torch.rand(2, 3, 64, 64)
@@ -92,6 +93,7 @@ def test_sensitivity_ranks_and_targets(build):
     assert plan.blocks[0]["block"] == lowest
 
 
+@pytest.mark.slow
 def test_layer_pruned_checkpoint_is_stock(tmp_path, build):
     model = build("yolo26n.yaml", nc=3)
     LayerPruner(model, imgsz=64).prune(names=["model.2.m.0", "model.6.m.0.m.1", "model.10.m.0", "model.22.m.0"])

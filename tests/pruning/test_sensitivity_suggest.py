@@ -9,12 +9,13 @@ from ultralytics.nn.tasks import load_checkpoint
 from yolo_compress import YOLO, measure
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import ChannelPruner
-from yolo_compress.pruning.command import prune_command
+from yolo_compress.commands.prune import run as prune_command
 from yolo_compress.pruning.layer import find_blocks
-from yolo_compress.pruning.layer import clean_copy
+from yolo_compress.pruning.adapters import clean_copy
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.sensitivity import channel_sensitivity, distortion, masked_distortions, reference, save
-from yolo_compress.pruning.suggest import load_plan, suggest, write_plan_yaml
+from yolo_compress.pruning.plan import load_plan, write_plan_yaml
+from yolo_compress.pruning.suggest import suggest
 
 
 def _live(model: torch.nn.Module) -> torch.nn.Module:
@@ -26,6 +27,7 @@ def _live(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_masked_channel_sensitivity_equals_real_pruning(build, tmp_path):
     model = _live(build("yolo26n.yaml", nc=3))
     images = torch.rand(2, 3, 64, 64)
@@ -43,6 +45,7 @@ def test_masked_channel_sensitivity_equals_real_pruning(build, tmp_path):
     assert png.stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pixels", [2**18, 1])  # six candidates in one pass; one pass each
 def test_masks_equal_zeroing_batchnorm_one_candidate_at_a_time(build, monkeypatch, pixels):
     monkeypatch.setattr(sensitivity, "PIXELS_PER_PASS", pixels)
@@ -64,6 +67,7 @@ def test_masks_equal_zeroing_batchnorm_one_candidate_at_a_time(build, monkeypatc
     assert all(norms[b].weight.abs().sum() > 0 for b in candidates[0])  # the model itself is not modified
 
 
+@pytest.mark.slow
 def test_suggest_plan_applied_by_prune_meets_flops_target(build, tmp_path):
     from yolo_compress.pruning.checkpoint import save_checkpoint
 
@@ -74,7 +78,7 @@ def test_suggest_plan_applied_by_prune_meets_flops_target(build, tmp_path):
     assert plan["remove_blocks"] and plan["layer_ratios"]
     path = write_plan_yaml(plan, tmp_path / "plan.yaml", "# test\n")
     assert load_plan(path)["remove_blocks"] == plan["remove_blocks"]
-    out = prune_command({"model": str(src), "shortcut_config": str(path), "imgsz": 64, "project": str(tmp_path),
+    out = prune_command({"model": str(src), "plan": str(path), "imgsz": 64, "project": str(tmp_path),
                          "name": "p"})
     kept = measure.gflops(load_checkpoint(out)[0], 64) / measure.gflops(model, 64)
     assert abs(kept / 0.5 - 1) <= 0.05
@@ -92,6 +96,7 @@ def test_prune_layer_method_needs_a_target(tmp_path, build):
         prune_command({"model": str(src), "pruning_method": "layer", "target_flops": 1.5})
 
 
+@pytest.mark.slow
 def test_layer_pruning_during_training(synth_data, tmp_path):
     YOLO("yolo26n.yaml").train(data=str(synth_data), project=str(tmp_path), name="l", epochs=2, pruning=True,
                                pruning_method="layer", prune_blocks=3, prune_at_epoch=1, imgsz=64, batch=8,

@@ -11,6 +11,8 @@ from yolo_compress.pruning.checkpoint import save_checkpoint
 
 from .conftest import build_model
 
+pytestmark = pytest.mark.slow  # every test here trains or exports a model
+
 MODELS = ("yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml")
 
 STOCK_SCRIPT = textwrap.dedent(

@@ -7,6 +7,8 @@ from ultralytics.nn.tasks import load_checkpoint
 from yolo_compress import YOLO
 from yolo_compress.cfg import ArgumentError
 
+pytestmark = pytest.mark.slow  # every test here trains or exports a model
+
 KW = dict(imgsz=64, batch=8, workers=0, plots=False, seed=0, exist_ok=True, device="cpu")
 
 

@@ -166,13 +166,6 @@ def test_a_named_layout_is_built_alone_untimed_and_reported_where_asked(trained_
     assert json.loads((tmp_path / "runs" / "q" / "report.json").read_text())["int8_layout"] == "weighted_u8s8"
 
 
-def test_layout_choices_are_the_candidates():
-    from yolo_compress.cfg import SPEC
-    from yolo_compress.quantize.onnx_quant import CANDIDATES
-
-    assert SPEC["layout"]["choices"] == ["auto", *(c.name for c in CANDIDATES)]
-
-
 def test_missing_data_fails_clearly(trained_pt, tmp_path):
     pt = tmp_path / "m.pt"
     shutil.copy2(trained_pt, pt)

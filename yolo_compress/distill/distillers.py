@@ -16,7 +16,6 @@ from torch import nn
 from ultralytics.nn.tasks import guess_model_task
 from ultralytics.utils.tal import make_anchors
 
-from yolo_compress.cfg import ArgumentError
 from yolo_compress.distill import adapters as adapters_lib
 from yolo_compress.distill import losses
 from yolo_compress.distill.teacher import check_compatible, freeze, head, load_teacher, teacher_outputs
@@ -48,17 +47,6 @@ class KnowledgeDistiller:
         gains: dict[str, float] | None = None,
         names: dict | None = None,
     ):
-        if temperature <= 0:
-            raise ArgumentError(f"'temperature={temperature}' is invalid. Valid 'temperature' values are a number > 0.")
-        if not 0 <= alpha <= 1:
-            raise ArgumentError(
-                f"'distill_alpha={alpha}' is invalid. Valid 'distill_alpha' values are a number in [0, 1]."
-            )
-        if feature_loss not in FEATURE_LOSSES:
-            raise ArgumentError(
-                f"'distill_feature_loss={feature_loss}' is invalid. "
-                f"Valid 'distill_feature_loss' values are one of {', '.join(FEATURE_LOSSES)}."
-            )
         device = next(student_model.parameters()).device
         if isinstance(teacher_model, (str, Path)):
             teacher = load_teacher(teacher_model, device)

@@ -6,7 +6,6 @@ import torch
 from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_compress.cfg import ArgumentError
 from yolo_compress.distill import adapters as adapters_lib
 from yolo_compress.distill.distillers import KnowledgeDistiller
 from yolo_compress.distill.teacher import teacher_path
@@ -20,11 +19,6 @@ def kd_weight(alpha: float) -> float:
     det + alpha / (1 - alpha) * kd: the same ratio between the two gradients, larger overall by 1 / (1 - alpha)
     (AdamW, Ultralytics' choice for short runs, is invariant to that factor; with SGD it acts as a larger lr0).
     """
-    if alpha >= 1:
-        raise ArgumentError(
-            f"'distill_alpha={alpha}' is invalid with training. Valid 'distill_alpha' values are a number in [0, 1): "
-            "the detection loss cannot be dropped entirely."
-        )
     return alpha / (1.0 - alpha)
 
 

@@ -28,13 +28,12 @@ from typing import Any
 
 from ultralytics.utils import LOGGER, colorstr
 
-from yolo_compress import checkpoints, measure
-from yolo_compress.cfg import ArgumentError, validate
+from yolo_compress import measure
+from yolo_compress.cfg import ArgumentError
 from yolo_compress.pipeline import recipe as recipes
 from yolo_compress.pipeline import results, runner
 
-KEYS = ("model", "data", "target_flops", "target_latency_ms", "max_map_drop", "epochs", "imgsz", "int8", "project", "name", "device")
-TRAIN_KEYS = ("batch", "workers", "optimizer", "lr0", "lrf", "warmup_epochs", "nbs", "seed", "patience", "plots")
+TRAIN_KEYS = ("batch", "workers", "optimizer", "lr0", "lrf", "warmup_epochs", "nbs", "seed", "patience", "plots")  # passed on
 RELAX_STEP, MOST_KEPT = 0.1, 0.9
 
 
@@ -76,23 +75,6 @@ def search(rungs: list[float], evaluate: Callable[[float], float], reference: fl
     return (rungs[best] if best is not None else None), tried
 
 
-def check_args(args: dict[str, Any]) -> dict[str, Any]:
-    """Validated arguments; the model must be an existing .pt and target_flops is required."""
-    train = {k: args[k] for k in TRAIN_KEYS if k in args}
-    args = validate({k: v for k, v in args.items() if k not in TRAIN_KEYS}, KEYS)
-    for key in ("model", "data"):
-        if args.get(key) is None:
-            raise ArgumentError(f"'{key}' is required, e.g. 'yolo-compress auto model=best.pt data=data.yaml "
-                                f"target_flops=0.5 max_map_drop=0.01'.")
-    if (args.get("target_flops") is None) == (args.get("target_latency_ms") is None):
-        raise ArgumentError("auto needs exactly one target: 'target_flops=F' (fraction of GFLOPs to keep, e.g. 0.5) "
-                            "or 'target_latency_ms=MS' (ONNX Runtime CPU latency to meet, e.g. 8.0).")
-    checkpoints.load_dict(args["model"])  # exists, is a .pt, and loads under the trust rules
-    args.setdefault("max_map_drop", 0.01)
-    args["train"] = train
-    return args
-
-
 def fraction_for_latency(fractions: list[float], latencies: list[float], target_ms: float, input_ms: float) -> float:
     """Largest FLOPs-kept fraction whose measured latency meets the target (the least pruning that is fast enough)."""
     if input_ms <= target_ms:
@@ -125,7 +107,7 @@ class InputSensitivity:
             from yolo_compress.pruning.suggest import load_input, sensitivities
 
             a = self.args
-            model, images = load_input(Path(str(a["model"])), str(a["data"]), a["imgsz"], a.get("device"))
+            model, images = load_input(Path(str(a["model"])), str(a["data"]), a["imgsz"], a["device"])
             self._loaded = model, images, sensitivities(model, images, a["imgsz"], *self.opt)
         return self._loaded
 
@@ -141,7 +123,7 @@ def latency_probe(args: dict[str, Any], run_dir: Path, fractions: list[float] | 
                   source: InputSensitivity | None = None) -> tuple[list[float], list[float], float]:
     """FP32 ONNX latency of untrained pruned copies at FLOPs fractions (0.1..0.9), and of the input, timed together."""
     from yolo_compress.pruning.checkpoint import save_checkpoint
-    from yolo_compress.pruning.layer import clean_copy
+    from yolo_compress.pruning.adapters import clean_copy
     from yolo_compress.pruning.suggest import apply_plan
 
     source = source or InputSensitivity(args)
@@ -165,7 +147,8 @@ def candidate_dir(frac: float) -> str:
 
 def plan_for(args: dict[str, Any], run_dir: Path, frac: float, source: InputSensitivity) -> Path:
     """The suggest plan for keeping `frac` of the GFLOPs, reused when an earlier run already wrote it."""
-    from yolo_compress.pruning.suggest import plan_header, save_suggestion
+    from yolo_compress.pruning.plan import plan_header
+    from yolo_compress.pruning.suggest import save_suggestion
 
     plan_yaml = run_dir / "plans" / candidate_dir(frac) / "plan.yaml"
     if plan_yaml.exists():
@@ -177,25 +160,25 @@ def plan_for(args: dict[str, Any], run_dir: Path, frac: float, source: InputSens
 
 def candidate_recipe(args: dict[str, Any], run_dir: Path, frac: float, plan: Path, quantize: bool) -> dict[str, Any]:
     """prune(plan) -> train [-> quantize], as a pipeline recipe (no distillation: see NO_DISTILLATION)."""
-    train = {"epochs": args.get("epochs") or 10, **args["train"]}
+    train = {"epochs": args["epochs"], **args["train"]}
     shared = {k: train.pop(k) for k in ("batch", "workers") if k in train}
-    stages = [{"name": "prune", "prune": {"shortcut_config": str(plan)}}, {"name": "finetune", "train": train}]
+    stages = [{"name": "prune", "prune": {"plan": str(plan)}}, {"name": "finetune", "train": train}]
     if quantize:
         stages.append({"name": "int8", "quantize": {"int8": True}})
     r = {"name": candidate_dir(frac), "model": str(args["model"]), "data": str(args["data"]),
          "imgsz": args["imgsz"], "project": str(run_dir), "stages": stages, **shared}
-    if args.get("device"):
+    if args["device"] is not None:
         r["device"] = args["device"]
     return recipes.load_dict(r)
 
 
 def reference_recipe(args: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """The input fine-tuned for the candidates' epochs with their settings: what a candidate must come close to."""
-    train = {"epochs": args.get("epochs") or 10, **args["train"]}
+    train = {"epochs": args["epochs"], **args["train"]}
     shared = {k: train.pop(k) for k in ("batch", "workers") if k in train}
     r = {"name": "reference", "model": str(args["model"]), "data": str(args["data"]), "imgsz": args["imgsz"],
          "project": str(run_dir), "stages": [{"name": "finetune", "train": train}], **shared}
-    if args.get("device"):
+    if args["device"] is not None:
         r["device"] = args["device"]
     return recipes.load_dict(r)
 
@@ -213,15 +196,16 @@ def run_candidate(args: dict[str, Any], run_dir: Path, frac: float, source: Inpu
     return runner.artifact_of(cdir, len(r["stages"]), r["stages"][-1])
 
 
-def auto_command(args: dict[str, Any]) -> Path:
-    """Search the ladder, write results.md/json, print and return the chosen artifact; exit 1 if none is in budget."""
-    args = check_args(args)
-    args["imgsz"] = int(args.get("imgsz") or 640)
-    run_dir = (Path(str(args.get("project") or "runs/compress")) / str(args.get("name") or "auto")).resolve()
+def auto(args: dict[str, Any]) -> Path | None:
+    """Search the ladder, write results.md/json and auto.json; the chosen artifact, or None if none is in budget.
+
+    `args` are auto's checked arguments (`cfg.resolve("auto", ...)`), with `train` holding the training settings
+    (TRAIN_KEYS) given to the reference and every candidate."""
+    run_dir = (Path(str(args["project"])) / str(args["name"])).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     data, imgsz, drop = str(args["data"]), args["imgsz"], args["max_map_drop"]
     probe, source = None, InputSensitivity(args)
-    if args.get("target_latency_ms") is not None:
+    if args["target_latency_ms"] is not None:
         fractions, ms, input_ms = latency_probe(args, run_dir, source=source)
         args["target_flops"] = fraction_for_latency(fractions, ms, args["target_latency_ms"], input_ms)
         probe = {"input_ms": input_ms, "ms": dict(zip(fractions, ms)), "flops_kept": args["target_flops"]}
@@ -229,7 +213,7 @@ def auto_command(args: dict[str, Any]) -> Path:
     reference = run_reference(args, run_dir)
     ref_map = measure.evaluate(str(reference), data, imgsz)["map50_95"]
     LOGGER.info(f"{colorstr('auto:')} input {args['model']}: mAP50-95 {input_map:.4f}, after the same "
-                f"{args.get('epochs') or 10} epochs of fine-tuning (the reference) {ref_map:.4f}; trying FLOPs kept "
+                f"{args['epochs']} epochs of fine-tuning (the reference) {ref_map:.4f}; trying FLOPs kept "
                 f"{', '.join(f'{f:.0%}' for f in ladder(args['target_flops']))} until the drop is <= {drop}")
     artifacts: dict[float, Path] = {}
 
@@ -241,7 +225,7 @@ def auto_command(args: dict[str, Any]) -> Path:
     stages = [("reference", reference), ("input", Path(str(args["model"])))]
     stages += [(candidate_dir(f), artifacts[f]) for f, _ in tried]
     final = artifacts.get(chosen) if chosen is not None else None
-    if final is not None and args.get("int8", True):
+    if final is not None and args["int8"]:
         int8 = run_candidate(args, run_dir, chosen, source, quantize=True)
         stages.append((f"{candidate_dir(chosen)}_int8", int8))
         int8_map = measure.evaluate(str(int8), data, imgsz)["map50_95"]
@@ -262,7 +246,7 @@ def auto_command(args: dict[str, Any]) -> Path:
         best = max(tried, key=lambda t: t[1])
         LOGGER.warning(f"{colorstr('auto:')} no candidate within max_map_drop={drop}; best was FLOPs kept "
                        f"{best[0]:.0%} ({artifacts[best[0]]}) with drop {(ref_map - best[1]) * 100:.2f} pt")
-        raise SystemExit(1)
+        return None
     row = next(r for r in rows if r["artifact"] == str(final))
     ref = rows[0]
     print(f"chosen: {final} (FLOPs {row['gflops'] / ref['gflops']:.0%}, "

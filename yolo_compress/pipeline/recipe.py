@@ -30,6 +30,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "cfg" / "recipes"
 STAGE_COMMANDS = ("train", "prune", "quantize")
 SHARED = ("model", "data", "imgsz", "batch", "device", "workers")  # recipe-level keys every stage may use
 TOP_KEYS = {"name", "stages", "project", "description", "teacher", *SHARED}
+RECIPE_DEFAULTS = {"project": "runs/compress"}  # what a recipe that does not set it gets
 FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # becomes a folder name: no separator, no '..', no '.x'
 
 
@@ -37,7 +38,7 @@ def builtin_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(RECIPES_DIR.glob("*.yaml"))}
 
 
-def resolve(recipe: str | Path) -> Path:
+def recipe_path(recipe: str | Path) -> Path:
     """A recipe file path, or the name of a built-in recipe (e.g. `three_stage`)."""
     path = Path(str(recipe))
     if path.is_file():
@@ -67,7 +68,7 @@ def _cap_epochs(train: dict[str, Any], epochs: int) -> None:
 
 def load(recipe: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and check a recipe file (or built-in name); see `load_dict` for the overrides."""
-    path = resolve(recipe)
+    path = recipe_path(recipe)
     return load_dict({"name": path.stem, **read_mapping(path, "recipe")}, overrides, str(path))
 
 
@@ -109,4 +110,4 @@ def load_dict(r: dict[str, Any], overrides: dict[str, Any] | None = None, source
     for key in ("model", "data"):
         if not r.get(key):
             raise ArgumentError(f"'{key}' is required: set it in the recipe or pass {key}=... to the pipeline.")
-    return r
+    return {**RECIPE_DEFAULTS, **{k: v for k, v in r.items() if v is not None}}

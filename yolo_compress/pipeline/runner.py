@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import yaml
 from ultralytics.utils import LOGGER, colorstr
 
 from yolo_compress import checkpoints
-from yolo_compress.cfg import ArgumentError, CommandFailed
+from yolo_compress.cfg import ArgumentError, CommandFailed, resolve
 from yolo_compress.files import alive
 from yolo_compress.processes import child_env
 from yolo_compress.pipeline.recipe import stage_command
@@ -78,7 +78,7 @@ def _stage_args(command: str, stage: dict, recipe: dict, stage_dir: Path, model:
 
 def _artifact(command: str, args: dict, stage_dir: Path) -> Path:
     return {"train": stage_dir / "weights" / "best.pt", "prune": stage_dir / "weights" / "pruned.pt"}.get(
-        command, Path(args.get("output", "")))
+        command, Path(str(args.get("output"))))  # quantize stages always get an output (_stage_args)
 
 
 def _planned(args: dict) -> dict:
@@ -120,14 +120,17 @@ def check_inputs(recipe: dict[str, Any], run_dir: Path) -> None:
                                 "redo and remove; copy it elsewhere or pass another name=.")
 
 
+def _check_spec(command: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The stage's arguments against the command's spec; its files do not exist yet (earlier stages make them)."""
+    return lambda args: resolve(command, args, check_files=False)
+
+
 def check_stages(recipe: dict[str, Any]) -> None:
     """Every stage's arguments checked before the first stage runs: a bad value in stage 3 fails now, not after
     stage 1 trained for an hour."""
-    from yolo_compress.pruning.command import check_args as check_prune
-    from yolo_compress.quantize.command import check_args as check_quantize
     from yolo_compress.trainer import check_train_args
 
-    checks = {"train": check_train_args, "prune": check_prune, "quantize": check_quantize}
+    checks = {"train": check_train_args, "prune": _check_spec("prune"), "quantize": _check_spec("quantize")}
     for k, stage in enumerate(recipe["stages"], 1):
         command = stage_command(stage)
         args = {key: recipe[key] for key in STAGE_SHARED[command] if recipe.get(key) is not None}

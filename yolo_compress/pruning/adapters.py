@@ -229,3 +229,13 @@ def fusion_consumers(model: nn.Module, example: torch.Tensor) -> set[nn.Conv2d]:
         for h in handles:
             h.remove()
     return found
+
+
+def clean_copy(model: nn.Module) -> nn.Module:
+    """Deep copy without the training criterion (during training it references the trainer and its data loaders)."""
+    criterion = model.__dict__.pop("criterion", None)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        if criterion is not None:
+            model.criterion = criterion

@@ -16,6 +16,7 @@ import torch_pruning as tp
 from torch import nn
 
 from yolo_compress.pruning import adapters
+from yolo_compress.pruning.plan import PruningPlan
 from yolo_compress.pruning.importance import METRICS, accumulate_gradients, build_importance
 from yolo_compress.pruning.shortcuts import classify, convs_in, load_multipliers
 
@@ -41,26 +42,6 @@ class GroupDecision:
         """Indices of the lowest-scoring channels to remove."""
         n = self.before - self.after
         return sorted(torch.argsort(self.scores.float(), stable=True)[:n].tolist()) if n > 0 else []
-
-
-@dataclass
-class PruningPlan:
-    """Result of a pruning run: per-group decisions and per-layer channel counts (stock module names)."""
-
-    groups: list[dict]
-    layers: list[dict]
-    params_before: int
-    params_after: int
-
-    def table(self) -> str:
-        """Per-layer channels before -> after as a fixed-width text table."""
-        rows = [f"{'layer':<32} {'type':<22} {'out before':>10} {'out after':>10} {'kept':>6}"]
-        for r in self.layers:
-            rows.append(f"{r['layer']:<32} {r['type']:<22} {r['before']:>10} {r['after']:>10} "
-                        f"{r['after'] / r['before']:>6.0%}")
-        rows.append(f"params {self.params_before:,} -> {self.params_after:,} "
-                    f"({1 - self.params_after / self.params_before:.1%} fewer)")
-        return "\n".join(rows)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -10,6 +10,7 @@ import torch_pruning as tp
 from torch import nn
 
 METRICS = ("l1", "l2", "bn", "taylor", "random")
+TAYLOR_BATCHES = 4  # training batches whose loss gradients rank channels for importance_metric=taylor
 
 
 def build_importance(metric: str) -> tp.importance.Importance:

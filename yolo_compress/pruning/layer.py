@@ -15,10 +15,7 @@ torch-pruning removes channels, not layers, hence this hand-written surgery.
 
 from __future__ import annotations
 
-import copy
-import csv
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,7 +23,9 @@ from ultralytics.nn.modules.block import C2f, PSABlock, Bottleneck
 from ultralytics.utils import LOGGER, TQDM
 
 from yolo_compress import measure
+from yolo_compress.pruning.adapters import clean_copy
 from yolo_compress.pruning.channel import count_params
+from yolo_compress.pruning.plan import LayerPlan
 
 
 @dataclass
@@ -131,49 +130,6 @@ def refresh_layer_params(model: nn.Module) -> None:
             layer.np = sum(p.numel() for p in layer.parameters())
 
 
-@dataclass
-class LayerPlan:
-    """Blocks removed (in removal order) with the proxy distortion and FLOPs each cost alone."""
-
-    blocks: list[dict]
-    params_before: int
-    params_after: int
-    gflops_before: float
-    gflops_after: float
-    channels: object = None  # PruningPlan of a channel step applied after the block removal, if any
-
-    def table(self) -> str:
-        rows = [f"{'removed block':<28} {'type':<12} {'residual':>8} {'distortion':>11} {'GFLOPs saved':>13}"]
-        rows += [f"{b['block']:<28} {b['type']:<12} {b['residual']!s:>8} {b['distortion']:>11.4g} "
-                 f"{b['gflops_saved']:>13.4f}" for b in self.blocks]
-        if self.channels is not None:
-            rows.append(self.channels.table())
-        rows.append(f"params {self.params_before:,} -> {self.params_after:,} "
-                    f"({1 - self.params_after / self.params_before:.1%} fewer), GFLOPs {self.gflops_before:.3f} -> "
-                    f"{self.gflops_after:.3f} ({self.gflops_after / self.gflops_before:.1%} kept)")
-        return "\n".join(rows)
-
-    def write(self, out_dir: Path) -> list[Path]:
-        """removed_blocks.csv, plus the channel plan tables and plot when a channel step ran."""
-        path = out_dir / "removed_blocks.csv"
-        write_rows(self.blocks, path)
-        files = [path]
-        if self.channels is not None:
-            from yolo_compress.pruning.command import write_plan
-
-            files += write_plan(self.channels, out_dir)
-        return files
-
-
-def write_rows(rows: list[dict], path: Path) -> Path:
-    """Rows of dicts as a CSV file with the first row's keys as header."""
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["block"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 class LayerPruner:
     """Remove the whole blocks whose removal distorts the model's output least, until a target is met.
 
@@ -250,16 +206,6 @@ class LayerPruner:
             LOGGER.warning(f"layer pruning kept {flops_after / flops_before:.1%} of GFLOPs, above target_flops="
                            f"{target_flops}: no removable block left (combine with channel pruning via 'suggest')")
         return LayerPlan(removed, params_before, count_params(model), flops_before, flops_after)
-
-
-def clean_copy(model: nn.Module) -> nn.Module:
-    """Deep copy without the training criterion (during training it references the trainer and its data loaders)."""
-    criterion = model.__dict__.pop("criterion", None)
-    try:
-        return copy.deepcopy(model)
-    finally:
-        if criterion is not None:
-            model.criterion = criterion
 
 
 def _same_block(model: nn.Module, block: Block) -> Block:

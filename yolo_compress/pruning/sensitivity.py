@@ -27,7 +27,8 @@ from ultralytics.data.augment import LetterBox
 from ultralytics.utils import ASSETS, TQDM
 
 from yolo_compress.pruning.channel import ChannelPruner
-from yolo_compress.pruning.layer import clean_copy, write_rows
+from yolo_compress.pruning.adapters import clean_copy
+from yolo_compress.pruning.plan import write_rows
 
 RATIOS = (0.25, 0.5, 0.75)  # channel ratios probed per group
 

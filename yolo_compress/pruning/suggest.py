@@ -11,45 +11,24 @@ the model, so the plan lands on the target within the granularity of one candida
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import torch
-import yaml
 from torch import nn
 from ultralytics.utils import LOGGER
-from ultralytics.utils.files import increment_path
 
 from yolo_compress import checkpoints, measure
-from yolo_compress.cfg import DEFAULTS, ArgumentError, read_mapping, validate
+from yolo_compress.cfg import ArgumentError
 from yolo_compress.device import select
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.channel import ChannelPruner, count_params
-from yolo_compress.pruning.layer import LayerPlan, LayerPruner, clean_copy, rename_map
-from yolo_compress.pruning.shortcuts import load_multipliers
-
-KEYS = ("model", "data", "imgsz", "target_flops", "max_map_drop", "importance_metric", "round_to", "batch",
-        "project", "name", "exist_ok", "device")
-PLAN_KEYS = ("remove_blocks", "layer_ratios")
+from yolo_compress.pruning.adapters import clean_copy
+from yolo_compress.pruning.layer import LayerPruner, rename_map
+from yolo_compress.pruning.plan import LayerPlan, write_plan_yaml
 
 
-def load_plan(config: str | Path | None) -> dict | None:
-    """The plan in a ``suggest`` YAML (``remove_blocks``, ``layer_ratios``), or None for a plain shortcut config."""
-    path = Path(str(config)) if config else None
-    if path is None or path.suffix not in (".yaml", ".yml") or not path.is_file():
-        return None
-    data = read_mapping(path, "shortcut_config")
-    if not any(k in data for k in PLAN_KEYS):
-        return None
-    ratios = data.get("layer_ratios") or {}
-    bad = {k: v for k, v in ratios.items() if not isinstance(v, (int, float)) or not 0 <= v < 1}
-    if bad:
-        raise ArgumentError(f"'shortcut_config={path}' has invalid layer_ratios {bad}; valid: numbers in [0, 1).")
-    return {"remove_blocks": list(data.get("remove_blocks") or []), "layer_ratios": dict(ratios)}
 
-
-def apply_plan(model: nn.Module, plan: dict, imgsz: int, importance_metric: str = "l1", round_to: int = 8) -> LayerPlan:
+def apply_plan(model: nn.Module, plan: dict, imgsz: int, importance_metric: str, round_to: int) -> LayerPlan:
     """Remove the plan's blocks, then prune each channel group at its ratio (names of the unpruned model)."""
     before = {m: n for n, m in model.named_modules()}
     params, flops = count_params(model), measure.gflops(model, imgsz)
@@ -68,18 +47,14 @@ def apply_plan(model: nn.Module, plan: dict, imgsz: int, importance_metric: str 
     return result
 
 
-def prune_layers(model: nn.Module, args: dict, imgsz: int) -> LayerPlan:
-    """``prune`` with a suggest plan (``shortcut_config=plan.yaml``) or ``pruning_method=layer``."""
-    importance, round_to = args.get("importance_metric", "l1"), int(args.get("round_to", DEFAULTS["round_to"]))
-    plan = load_plan(args.get("shortcut_config"))
-    if plan is not None:
-        return apply_plan(model, plan, imgsz, importance, round_to)
-    n_blocks, target = int(args.get("prune_blocks") or 0), args.get("target_flops")
-    if n_blocks == 0 and target is None:
+def prune_layers(model: nn.Module, imgsz: int, prune_blocks: int, target_flops: float | None,
+                 data: str | None) -> LayerPlan:
+    """``prune pruning_method=layer``: the ``prune_blocks`` least sensitive blocks, or blocks until ``target_flops``."""
+    if prune_blocks == 0 and target_flops is None:
         raise ArgumentError("'pruning_method=layer' needs a target: 'prune_blocks=N' (N >= 1) or "
                             "'target_flops=F' (fraction of GFLOPs kept, 0 < F < 1).")
-    images = sensitivity.calibration_images(args.get("data"), imgsz, device=next(model.parameters()).device)
-    return LayerPruner(model, imgsz).prune(n_blocks, target, images)
+    images = sensitivity.calibration_images(data, imgsz, device=next(model.parameters()).device)
+    return LayerPruner(model, imgsz).prune(prune_blocks, target_flops, images)
 
 
 def ranked(blocks: list[dict], channels: list[dict]) -> list[dict]:
@@ -142,16 +117,6 @@ def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importanc
     return {**plan, "gflops_kept": round(frac, 4)}, blocks, channels
 
 
-def write_plan_yaml(plan: dict, path: Path, header: str) -> Path:
-    """A shortcut_config-style YAML (multipliers included) that ``prune shortcut_config=`` applies; atomic."""
-    body = {"multipliers": load_multipliers(None), "remove_blocks": plan["remove_blocks"],
-            "layer_ratios": plan["layer_ratios"], "tau": float(plan["tau"]), "gflops_kept": plan["gflops_kept"]}
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(header + yaml.safe_dump(body, sort_keys=False))
-    tmp.replace(path)
-    return path
-
-
 def load_input(src: Path, data: str | None, imgsz: int, device: str | None) -> tuple[nn.Module, torch.Tensor]:
     """The checkpoint's model in FP32 eval mode and its calibration images, on `device` (default CPU)."""
     model, _ = checkpoints.load(src, device=select(device))
@@ -172,54 +137,3 @@ def save_suggestion(plan: dict, blocks: list[dict], channels: list[dict], out_di
         LOGGER.info(f"  {group:<36} ratio {ratio}")
     LOGGER.info(f"Results saved to {out_dir}: {path.name}, {', '.join(f.name for f in files)}")
     return path
-
-
-def plan_header(src: Path, target: float, imgsz: int) -> str:
-    return (f"# yolo-compress suggest model={src} target_flops={target} imgsz={imgsz}\n"
-            f"# apply: yolo-compress prune model={src} shortcut_config=<this file> imgsz={imgsz}\n")
-
-
-def suggest_command(args: dict[str, Any]) -> Path:
-    """Sensitivity of every block and channel group, then the plan: runs/suggest/<name>/plan.yaml (+ CSVs, plots)."""
-    args = validate(args, KEYS)
-    if not args.get("model"):
-        raise ArgumentError("'model' is required, e.g. 'yolo-compress suggest model=best.pt data=data.yaml "
-                            "target_flops=0.5'.")
-    src = Path(str(args["model"]))
-    if src.suffix != ".pt" or not src.is_file():
-        raise FileNotFoundError(f"'model={src}' is not an existing .pt checkpoint.")
-    target = args.get("target_flops")
-    target = 0.5 if target is None else target
-    imgsz = int(args.get("imgsz", 640))
-    opt = {k: args.get(k, DEFAULTS[k]) for k in ("importance_metric", "round_to")}
-    if opt["importance_metric"] == "taylor":
-        raise ArgumentError("'importance_metric=taylor' is invalid for suggest; valid: l1, l2, bn, random.")
-    model, images = load_input(src, args.get("data"), imgsz, args.get("device"))
-    start = time.perf_counter()
-    plan, blocks, channels = suggest(model, images, target, imgsz, opt["importance_metric"], opt["round_to"])
-    LOGGER.info(f"Plan for target_flops={target:.0%} computed in {time.perf_counter() - start:.0f}s")
-    out_dir = increment_path(Path(args.get("project") or "runs/suggest") / str(args.get("name") or "suggest"),
-                             exist_ok=bool(args.get("exist_ok", False)))
-    path = save_suggestion(plan, blocks, channels, out_dir, plan_header(src, target, imgsz))
-    if args.get("data") and args.get("max_map_drop") is not None:
-        check_map(model, plan, args, imgsz, opt, out_dir)
-    return path
-
-
-def check_map(model: nn.Module, plan: dict, args: dict, imgsz: int, opt: dict, out_dir: Path) -> None:
-    """mAP of the plan applied without fine-tuning against max_map_drop (an upper bound on the drop after it)."""
-    from yolo_compress.pruning.checkpoint import save_checkpoint
-
-    pruned = clean_copy(model)
-    apply_plan(pruned, plan, imgsz, opt["importance_metric"], opt["round_to"])
-    trial = save_checkpoint(pruned, out_dir / "plan_trial.pt")
-    batch, device = int(args.get("batch") or 16), args.get("device")
-    try:
-        before = measure.evaluate(args["model"], args["data"], imgsz, batch, device)["map50_95"]
-        after = measure.evaluate(trial, args["data"], imgsz, batch, device)["map50_95"]
-    finally:
-        trial.unlink()
-    drop = before - after
-    level = LOGGER.info if drop <= args["max_map_drop"] else LOGGER.warning
-    level(f"mAP50-95 {before:.4f} -> {after:.4f} with the plan before fine-tuning (drop {drop:.4f}, "
-          f"max_map_drop={args['max_map_drop']}); fine-tuning recovers part of it")

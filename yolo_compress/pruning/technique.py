@@ -8,9 +8,9 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.pruning.channel import ChannelPruner, count_params
+from yolo_compress.pruning.importance import TAYLOR_BATCHES
 from yolo_compress.trainer import Technique, register
 
-TAYLOR_BATCHES = 4  # training batches whose loss gradients rank channels for importance_metric=taylor
 
 
 def check_prune_epoch(trainer) -> None:

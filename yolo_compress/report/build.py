@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 from yolo_compress import analysis, measure
-from yolo_compress.cfg import validate
 from yolo_compress.report import plots
 
 
@@ -176,11 +175,3 @@ def build(target: str | Path, output: str | Path | None = None, imgsz: int = 640
             raise FileNotFoundError(f"'{target}' has no results.json: pass a finished 'yolo-compress pipeline' run folder.")
         return render(_run_sections(target, plot_dir), f"yolo-compress report: {target.name}", out)
     return render(_model_sections(target, plot_dir, imgsz), f"yolo-compress report: {target.name}", out)
-
-
-def report_command(args: dict[str, Any]) -> None:
-    """`yolo-compress report MODEL|RUN_DIR [output=report.md|.html|.txt] [imgsz=640]`."""
-    args = validate(args, ("model", "output", "imgsz"))
-    if not args.get("model"):
-        raise ValueError("'report' needs a model or run folder: 'yolo-compress report runs/compress/NAME'.")
-    print(f"Report written: {build(args['model'], args.get('output'), args.get('imgsz', 640))}")

@@ -10,10 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yolo_compress.cfg import validate
-from yolo_compress.data.synthetic import make_dataset
-from yolo_compress.pipeline import recipe as recipes
-from yolo_compress.pipeline.command import run_and_compare
+from yolo_compress.commands.base import command_spec, resolve
 
 # AdamW with an optimizer step per batch of 16 (nbs=16): on 400 images that is 4x more steps per epoch than
 # Ultralytics' nominal batch of 64, which a short run needs to converge. AdamW also matters for sparsity:
@@ -33,7 +30,6 @@ DEMO_STAGES = [
     {"name": "int8", "quantize": {"int8": True}},
 ]
 EASY = {"radius": (0.12, 0.3), "noise": 8.0}  # bigger shapes, less noise: a baseline worth compressing in minutes
-KEYS = ("project", "imgsz", "epochs", "n_train", "n_val")
 
 
 def demo_recipe(project: Path, data: Path, imgsz: int) -> dict[str, Any]:
@@ -42,13 +38,18 @@ def demo_recipe(project: Path, data: Path, imgsz: int) -> dict[str, Any]:
                                                 for s in DEMO_STAGES]}
 
 
-def demo_command(args: dict[str, Any]) -> None:
+def run(args: dict[str, Any]) -> Path:
     """`yolo-compress demo [project=runs/compress] [imgsz=160] [epochs=N caps every training] [n_train=400]`."""
-    args = validate(args, KEYS)
-    project = Path(args.get("project") or "runs/compress")
-    imgsz = args.get("imgsz", 160)
-    data = make_dataset(project / "demo_data", n_train=args.get("n_train", 400), n_val=args.get("n_val", 100),
-                        imgsz=imgsz, max_objects=3, **EASY)
-    recipe = recipes.load_dict(demo_recipe(project, data, imgsz), {"epochs": args["epochs"]} if "epochs" in args else {})
-    run_dir, _ = run_and_compare(recipe)
+    from yolo_compress.data.synthetic import make_dataset
+    from yolo_compress.pipeline import recipe as recipes
+    from yolo_compress.pipeline.compare import run_and_compare
+
+    args = resolve("demo", args)
+    project, imgsz = Path(args["project"]), args["imgsz"]
+    data = make_dataset(project / "demo_data", n_train=args["n_train"], n_val=args["n_val"], imgsz=imgsz,
+                        max_objects=3, **EASY)
+    caps = {"epochs": args["epochs"]} if args["epochs"] is not None else {}
+    run_dir, _ = run_and_compare(recipes.load_dict(demo_recipe(project, data, imgsz), caps),
+                                 command_spec("pipeline")["runs"]["default"])
     print(f"\nDemo finished. Results: {run_dir / 'results.md'}  Report: {run_dir / 'report.md'}")
+    return run_dir

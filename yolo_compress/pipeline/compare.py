@@ -1,0 +1,27 @@
+"""Run a recipe and compare its artifacts: what `yolo-compress pipeline` and `demo` do after checking arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ultralytics.utils import LOGGER, colorstr
+
+from yolo_compress.pipeline import results, runner
+
+
+def run_and_compare(recipe: dict[str, Any], runs: int) -> tuple[Path, list[dict[str, Any]]]:
+    """Run the recipe's stages, then measure every artifact side by side and write results and report."""
+    from yolo_compress.report.build import build
+
+    from ultralytics.cfg import DEFAULT_CFG
+
+    run_dir = runner.run(recipe, recipe["project"])
+    imgsz = int(recipe.get("imgsz") or DEFAULT_CFG.imgsz)  # a recipe without imgsz trains at Ultralytics' default
+    stages = [("input", Path(recipe["model"]))] if str(recipe["model"]).endswith(".pt") else []
+    stages += [(s["name"], runner.artifact_of(run_dir, k, s)) for k, s in enumerate(recipe["stages"], 1)]
+    rows = results.measure_artifacts(stages, str(recipe["data"]), imgsz, run_dir / "onnx", runs)
+    md = results.write(run_dir, rows, imgsz)
+    report = build(run_dir, run_dir / "report.md")
+    LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('pipeline:')} results {md}, report {report}")
+    return run_dir, rows

@@ -1,0 +1,43 @@
+"""Batches of the user's training images for a pruning step, and BatchNorm re-estimation on them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RECALIBRATION_BATCHES = 8  # train batches whose statistics BatchNorm is re-estimated on after pruning
+
+
+def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches: int) -> list[dict]:
+    """A few shuffled batches of the train split, letterboxed as in val (no augmentation). The model gets a
+    loss-ready ``args`` for Taylor importance (v8DetectionLoss reads box/cls/dfl gains as attributes)."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_dataloader, build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    cfg = get_cfg(overrides={"imgsz": imgsz, "batch": batch, "data": data, "augment": False, "mosaic": 0.0})
+    info = check_det_dataset(data)
+    dataset = build_yolo_dataset(cfg, info["train"], batch, info, mode="val", stride=int(model.stride.max()))
+    loader = build_dataloader(dataset, batch, workers=0, shuffle=True)
+    model.args = cfg
+    model.criterion = None
+    batches = []
+    for b in loader:
+        batches.append(b)
+        if len(batches) == n_batches:
+            break
+    return batches
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: list[dict]) -> None:
+    """Re-estimate every BatchNorm's running statistics on the user's images, with torch's ``update_bn``.
+
+    Removing channels changes what the following BatchNorms see: a channel whose gamma is ~0 still sends a constant,
+    SiLU(beta), that the next layer's running mean includes. With those stale statistics a pruned model evaluates
+    far below what it computes in training mode, until fine-tuning re-estimates them.
+    """
+    from torch.optim.swa_utils import update_bn
+
+    device = next(model.parameters()).device
+    update_bn(([b["img"].to(device).float() / 255] for b in batches), model)
