@@ -32,9 +32,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
-    ROOT, baseline, finished, key_value_args, publish, side_by_side_env, synthetic_data)
+    ROOT,
+    baseline,
+    finished,
+    key_value_args,
+    publish,
+    side_by_side_env,
+    synthetic_data,
+)
 from yolo_compress import measure  # noqa: E402
-from yolo_compress.pruning.channel import bn_channel_sparsity  # noqa: E402
+from yolo_compress.analysis import bn_stats  # noqa: E402
 from yolo_compress.commands.prune import run as prune_command  # noqa: E402
 
 OUT = ROOT / "pruning"
@@ -146,8 +153,8 @@ def main(ratio: float = 0.5, preserve_shortcuts: bool = False, global_pruning: b
                      f"({r['gflops'] / ref['gflops']:.0%}) | {r['onnx_mb']:.2f} | {r['ms']:.2f} | "
                      f"{ref['ms'] / r['ms']:.2f}x | {r['before']:.4f} | "
                      f"{r['map']:.4f} ({100 * (r['map'] - ref['map']):+.2f}) |")
-    plain_sparsity = bn_channel_sparsity(measure.load_model(plain))
-    sparse_sparsity = bn_channel_sparsity(measure.load_model(sparse))
+    plain_sparsity = bn_stats(measure.load_model(plain))["bn_sparsity"]
+    sparse_sparsity = bn_stats(measure.load_model(sparse))["bn_sparsity"]
     lines += [
         "",
         f"Prune time, pruning step (whole `prune` command with data=: load, prune, BN re-estimation, save, plan, "

@@ -12,6 +12,7 @@ import copy
 import torch
 from torch import nn
 from ultralytics.nn.modules.block import (
+    C2PSA,
     PSA,
     SPPF,
     A2C2f,
@@ -20,7 +21,6 @@ from ultralytics.nn.modules.block import (
     Attention,
     Bottleneck,
     C2f,
-    C2PSA,
     PSABlock,
 )
 from ultralytics.nn.modules.conv import Concat, Conv
@@ -108,14 +108,14 @@ def _replace_children(root: nn.Module, fn) -> int:
     return count
 
 
-def _is_chunk_c2f(m: nn.Module) -> bool:
+def is_chunk_c2f(m: nn.Module) -> bool:
     """True for C2f-family modules whose forward splits ``cv1`` with ``chunk`` (C2f, C3k2, C2fPSA, C2fCIB)."""
     return isinstance(m, C2f) and type(m).forward is C2f.forward
 
 
 def to_prunable(model: nn.Module) -> int:
     """Rewrite ``model`` in place into its traceable form; return the number of rewritten modules."""
-    return _replace_children(model, lambda m: SplitC2f(m) if _is_chunk_c2f(m) else None)
+    return _replace_children(model, lambda m: SplitC2f(m) if is_chunk_c2f(m) else None)
 
 
 def to_stock(model: nn.Module) -> int:

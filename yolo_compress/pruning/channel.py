@@ -15,9 +15,15 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from yolo_compress.analysis import bn_stats
+from yolo_compress.measure import count_params
 from yolo_compress.pruning import adapters
+from yolo_compress.pruning.importance import (
+    METRICS,
+    accumulate_gradients,
+    build_importance,
+)
 from yolo_compress.pruning.plan import PruningPlan
-from yolo_compress.pruning.importance import METRICS, accumulate_gradients, build_importance
 from yolo_compress.pruning.shortcuts import classify, convs_in, load_multipliers
 
 MIN_KEEP_FRACTION = 0.1  # global ranking never empties a group below this share of its channels
@@ -90,20 +96,6 @@ def conv_widths(model: nn.Module) -> dict[str, int]:
     return {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def bn_channel_sparsity(model: nn.Module, threshold: float = 1e-2) -> float:
-    """Share of BatchNorm channels whose |gamma| is below ``threshold`` (what sparsity training drives down)."""
-    gammas = [m.weight.detach().abs() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if not gammas:
-        return 0.0
-    g = torch.cat(gammas)
-    return float((g < threshold).float().mean())
-
-
 class ChannelPruner:
     """Remove the least important channels of a YOLO detector in place, keeping stock Ultralytics classes.
 
@@ -166,7 +158,7 @@ class ChannelPruner:
     def get_model_sparsity(self, threshold: float = 1e-2) -> dict[str, float]:
         """BN-gamma channel sparsity (before pruning) and the share of channels physically removed so far."""
         return {
-            "channel_sparsity": bn_channel_sparsity(self.model, threshold),
+            "channel_sparsity": bn_stats(self.model, threshold)["bn_sparsity"],
             "pruned_channel_ratio": 1 - self._total_channels() / self._channels_before,
             "params": float(count_params(self.model)),
         }

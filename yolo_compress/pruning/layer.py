@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from ultralytics.nn.modules.block import C2f, PSABlock, Bottleneck
+from ultralytics.nn.modules.block import Bottleneck, PSABlock
 from ultralytics.utils import LOGGER, TQDM
 
 from yolo_compress import measure
-from yolo_compress.pruning.adapters import clean_copy
-from yolo_compress.pruning.channel import count_params
+from yolo_compress.measure import count_params
+from yolo_compress.pruning.adapters import clean_copy, is_chunk_c2f
 from yolo_compress.pruning.plan import LayerPlan
 
 
@@ -53,18 +53,13 @@ def is_residual(m: nn.Module) -> bool:
     return False
 
 
-def _is_chunk_c2f(m: nn.Module) -> bool:
-    """C2f-family modules whose forward concatenates cv1's halves and every ``m`` output into cv2."""
-    return isinstance(m, C2f) and type(m).forward is C2f.forward
-
-
 def find_blocks(model: nn.Module) -> list[Block]:
     """Every removable block of ``model`` in module order (nested blocks included, e.g. Bottlenecks inside a C3k)."""
     names = {m: n for n, m in model.named_modules()}
     blocks = []
     for m in model.modules():
         inner = getattr(m, "m", None)
-        if _is_chunk_c2f(m):
+        if is_chunk_c2f(m):
             blocks += [Block(names[b], b, m.m, m, "csp", is_residual(b)) for b in m.m]
             sequentials = [b for b in m.m if isinstance(b, nn.Sequential)]
         else:

@@ -7,7 +7,7 @@ from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_compress.cfg import ArgumentError
-from yolo_compress.pruning.channel import count_params
+from yolo_compress.measure import count_params
 from yolo_compress.pruning.layer import LayerPruner
 from yolo_compress.pruning.technique import check_prune_epoch
 from yolo_compress.trainer import Technique, register

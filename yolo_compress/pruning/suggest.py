@@ -20,12 +20,12 @@ from ultralytics.utils import LOGGER
 from yolo_compress import checkpoints, measure
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.device import select
+from yolo_compress.measure import count_params
 from yolo_compress.pruning import sensitivity
-from yolo_compress.pruning.channel import ChannelPruner, count_params
 from yolo_compress.pruning.adapters import clean_copy
+from yolo_compress.pruning.channel import ChannelPruner
 from yolo_compress.pruning.layer import LayerPruner, rename_map
 from yolo_compress.pruning.plan import LayerPlan, write_plan_yaml
-
 
 
 def apply_plan(model: nn.Module, plan: dict, imgsz: int, importance_metric: str, round_to: int) -> LayerPlan:

@@ -7,10 +7,10 @@ from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_compress.cfg import ArgumentError
-from yolo_compress.pruning.channel import ChannelPruner, count_params
+from yolo_compress.measure import count_params
+from yolo_compress.pruning.channel import ChannelPruner
 from yolo_compress.pruning.importance import TAYLOR_BATCHES
 from yolo_compress.trainer import Technique, register
-
 
 
 def check_prune_epoch(trainer) -> None:
