@@ -12,14 +12,13 @@ def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches
     """A few shuffled batches of the train split, letterboxed as in val (no augmentation). The model gets a
     loss-ready ``args`` for Taylor importance (v8DetectionLoss reads box/cls/dfl gains as attributes)."""
     from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_dataloader, build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
+    from ultralytics.data import build_dataloader
 
-    cfg = get_cfg(overrides={"imgsz": imgsz, "batch": batch, "data": data, "augment": False, "mosaic": 0.0})
-    info = check_det_dataset(data)
-    dataset = build_yolo_dataset(cfg, info["train"], batch, info, mode="val", stride=int(model.stride.max()))
+    from yolo_compress.data import images
+
+    dataset = images.dataset(data, imgsz, "train", batch=batch, stride=int(model.stride.max()))
     loader = build_dataloader(dataset, batch, workers=0, shuffle=True)
-    model.args = cfg
+    model.args = get_cfg(overrides={"imgsz": imgsz, "batch": batch, "data": data})
     model.criterion = None
     batches = []
     for b in loader:

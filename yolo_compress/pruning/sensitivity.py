@@ -78,16 +78,11 @@ def distortion(model: nn.Module, images: torch.Tensor, ref: list[torch.Tensor]) 
 def calibration_images(data: str | None, imgsz: int, n: int = 8, device: torch.device | str = "cpu") -> torch.Tensor:
     """``n`` letterboxed validation images of ``data`` (or Ultralytics' two bundled images) as a float batch."""
     if data:
-        from ultralytics.data.utils import check_det_dataset, IMG_FORMATS
+        from yolo_compress.data import images
 
-        val = check_det_dataset(str(data))["val"]
-        roots = val if isinstance(val, list) else [val]
-        files = sorted(p for r in roots for p in Path(r).rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)[:n]
-        if not files:
-            raise FileNotFoundError(f"'data={data}' has no validation images under {roots}")
-    else:
-        files = [ASSETS / "bus.jpg", ASSETS / "zidane.jpg"]
+        return torch.from_numpy(images.first_images(images.dataset(data, imgsz, "val"), n)).to(device)
     letterbox = LetterBox((imgsz, imgsz), auto=False)
+    files = [ASSETS / "bus.jpg", ASSETS / "zidane.jpg"]
     batch = [letterbox(image=cv2.imread(str(f)))[..., ::-1].transpose(2, 0, 1) for f in files]
     return torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float().div(255).to(device)
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
-from ultralytics.cfg import get_cfg
-from ultralytics.data import build_yolo_dataset
-from ultralytics.data.utils import check_det_dataset
 from ultralytics.utils import LOGGER
+
+from yolo_compress.data import images
 
 MIN_RECOMMENDED = 300
 CALIB_STRIDE = 32  # images per calibration chunk: ONNX Runtime keeps every intermediate tensor of a chunk in memory
@@ -24,17 +23,8 @@ def calibration_dataset(data: str | Path, imgsz: int, fraction: float = 1.0, spl
         raise ValueError("'data' is required for INT8 calibration: pass data=path/to/data.yaml with your own images.")
     if not Path(str(data)).exists():
         raise FileNotFoundError(f"'data={data}' does not exist. Pass a dataset YAML (data=path/to/data.yaml).")
-    info = check_det_dataset(str(data))
-    if not info.get(split):
-        raise ValueError(f"'data={data}' has no '{split}' split to calibrate on.")
-    cfg = get_cfg(overrides={"imgsz": imgsz, "rect": False, "fraction": fraction, "task": "detect"})
-    try:
-        dataset = build_yolo_dataset(cfg, info[split], 1, info, mode="val", fraction=fraction)
-    except FileNotFoundError as e:
-        raise ValueError(f"'data={data}': no calibration images in its '{split}' split ({info[split]}).") from e
+    dataset = images.dataset(data, imgsz, split, fraction, what="calibration images")
     n = len(dataset)
-    if n == 0:
-        raise ValueError(f"'data={data}': no calibration images in its '{split}' split ({info[split]}).")
     if n < MIN_RECOMMENDED:
         LOGGER.warning(f"INT8 calibration on {n} images; >= {MIN_RECOMMENDED} are recommended for stable ranges.")
     return dataset
