@@ -75,6 +75,9 @@ def test_artifacts_load_in_stock_ultralytics(artifacts):
 
     rows = artifacts["report"]["artifacts"]
     assert set(rows) == {"fp32", "int8", "fp16", "dynamic_int8"}
+    timed = {**rows, **artifacts["report"]["runtimes"]}  # with OpenVINO installed, FP32 is timed there too
+    assert artifacts["report"]["fastest"] == min(timed, key=lambda k: timed[k]["latency_ms"])
+    assert set(artifacts["report"]["runtimes"]) <= {"fp32_openvino"}
     assert rows["int8"]["size_ratio"] > 3.0 and rows["dynamic_int8"]["size_ratio"] > 3.0
     assert 1.8 < rows["fp16"]["size_ratio"] < 2.2
     for row in rows.values():

@@ -28,7 +28,7 @@ from typing import Any
 
 from ultralytics.utils import LOGGER, colorstr
 
-from yolo_compress import measure
+from yolo_compress import latency, measure
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.pipeline import recipe as recipes
 from yolo_compress.pipeline import results, runner
@@ -135,7 +135,7 @@ def latency_probe(args: dict[str, Any], run_dir: Path, fractions: list[float] | 
         apply_plan(pruned, plan, imgsz, *source.opt)
         ckpt = save_checkpoint(pruned, probe_dir / f"{candidate_dir(frac)}.pt")
         onnx.append(results.onnx_for(ckpt, imgsz, probe_dir, candidate_dir(frac)))
-    ms = measure.latency([results.onnx_for(Path(str(args["model"])), imgsz, probe_dir, "input"), *onnx], imgsz)
+    ms = latency.alone([results.onnx_for(Path(str(args["model"])), imgsz, probe_dir, "input"), *onnx], imgsz)
     for frac, t in zip(fractions, ms[1:]):
         LOGGER.info(f"{colorstr('auto:')} FLOPs kept {frac:.0%}: {t:.2f} ms (input {ms[0]:.2f} ms)")
     return fractions, ms[1:], ms[0]

@@ -1,7 +1,8 @@
 """The comparison that ends a pipeline: every stage's artifact measured the same way, side by side.
 
-Latency is ONNX Runtime CPU latency for every row (PyTorch checkpoints are exported to FP32 ONNX first), timed
-interleaved in one loop, so the speed-ups compare like with like and include the INT8 stage.
+Latency is ONNX Runtime CPU latency for every row (PyTorch checkpoints are exported to FP32 ONNX first), each file
+timed alone in its own process, the files alternating over rounds (`latency.alone`), so the speed-ups compare like
+with like, include the INT8 stage and are what a deployed application sees.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ultralytics.utils import TQDM
 
-from yolo_compress import measure
+from yolo_compress import latency, measure
 
 COLUMNS = (
     ("stage", "stage", "{}"),
@@ -46,7 +47,8 @@ def onnx_for(artifact: Path, imgsz: int, work_dir: Path, name: str) -> Path:
 def measure_artifacts(
     stages: list[tuple[str, Path]], data: str, imgsz: int, work_dir: Path, runs: int = 100
 ) -> list[dict[str, Any]]:
-    """Params, GFLOPs, size, interleaved ORT latency and mAP50-95 of each (stage, artifact); ratios vs the first."""
+    """Params, GFLOPs, size, ORT latency (each file alone) and mAP50-95 of each (stage, artifact); ratios vs the
+    first."""
     rows, last_gflops = [], None
     for name, artifact in TQDM(stages, desc="measuring artifacts"):
         s = measure.summarize(artifact, imgsz)
@@ -55,7 +57,7 @@ def measure_artifacts(
         rows.append({"stage": name, "artifact": str(artifact), "params": s["params"], "gflops": last_gflops,
                      "size_mb": s["size_mb"], "onnx": str(onnx_for(artifact, imgsz, work_dir, name)),
                      **measure.evaluate(artifact, data, imgsz=imgsz)})
-    for row, ms in zip(rows, measure.latency([r["onnx"] for r in rows], imgsz=imgsz, runs=runs)):
+    for row, ms in zip(rows, latency.alone([r["onnx"] for r in rows], imgsz=imgsz, runs=runs)):
         row["latency_ms"] = ms
     ref = rows[0]
     for row in rows:
@@ -76,7 +78,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 def write(run_dir: Path, rows: list[dict[str, Any]], imgsz: int) -> Path:
     """results.md (table) and results.json (rows) in the run folder; returns results.md."""
     md = run_dir / "results.md"
-    note = (f"Measured at imgsz={imgsz}; latency is the median of interleaved ONNX Runtime CPU runs, batch 1; "
+    note = (f"Measured at imgsz={imgsz}; latency: ONNX Runtime CPU, batch 1, each file alone in its own process, "
+            "median of 3 alternating rounds; "
             "speed-up and ΔmAP are relative to the first row.")
     md.write_text(f"# {run_dir.name}\n\n{to_markdown(rows)}\n\n{note}\n")
     (run_dir / "results.json").write_text(json.dumps({"imgsz": imgsz, "rows": rows}, indent=2))

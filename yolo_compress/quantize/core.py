@@ -12,7 +12,8 @@ from ultralytics.utils.files import increment_path
 from yolo_compress import checkpoints
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.files import clean_stale
-from yolo_compress.measure import evaluate, file_size_mb, latency
+from yolo_compress import latency
+from yolo_compress.measure import evaluate, file_size_mb
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe as describe_cpu
 from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
@@ -130,36 +131,60 @@ def _size(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*")) / 2**20 if path.is_dir() else file_size_mb(path)
 
 
+def openvino_available() -> bool:
+    """Whether OpenVINO can be imported here (the optional extra yolo-compress[openvino])."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def runtime_of(name: str) -> str:
+    return "OpenVINO" if name.endswith("openvino") else "ONNX Runtime"
+
+
 def measure_artifacts(artifacts: dict[str, Path], data: str | Path | None, imgsz: int, runs: int) -> dict[str, Any]:
-    """Size, ONNX Runtime latency (all .onnx files interleaved in one loop) and, with data, mAP of each artifact."""
-    onnx_names = [k for k, p in artifacts.items() if p.suffix == ".onnx"]
-    times = dict(zip(onnx_names, latency([artifacts[k] for k in onnx_names], imgsz=imgsz, runs=runs)))
+    """Size, latency and, with data, mAP of each artifact. Latency: every artifact alone in its own process in its
+    own runtime, alternating over rounds (`latency.alone`); with OpenVINO installed, the FP32 model is also timed in
+    OpenVINO at its default precision for this CPU (row `fp32_openvino`, the same weights: its mAP is FP32's)."""
+    targets = {k: str(p) for k, p in artifacts.items()}
+    if openvino_available():
+        targets["fp32_openvino"] = latency.OPENVINO + str(artifacts["fp32"])
+    times = dict(zip(targets, latency.alone(list(targets.values()), imgsz=imgsz, runs=runs)))
     rows = {}
     for name, path in artifacts.items():
-        row = {"path": str(path), "size_mb": round(_size(path), 3), "latency_ms": times.get(name)}
+        row = {"path": str(path), "runtime": runtime_of(name), "size_mb": round(_size(path), 3),
+               "latency_ms": times[name]}
         if data:
             row.update(evaluate(path, str(data), imgsz=imgsz, batch=1 if path.suffix == ".onnx" else 16))
         rows[name] = row
+    # Not a file of its own: the FP32 ONNX in another runtime (report key `runtimes`, beside the artifacts).
+    extra = {"fp32_openvino": {**rows["fp32"], "runtime": "OpenVINO", "latency_ms": times["fp32_openvino"]}} \
+        if "fp32_openvino" in times else {}
     base = rows["fp32"]
-    for row in rows.values():
+    for row in (*rows.values(), *extra.values()):
         row["size_ratio"] = round(base["size_mb"] / row["size_mb"], 2)
-        if row["latency_ms"] is not None:
-            row["speedup"] = round(base["latency_ms"] / row["latency_ms"], 2)
+        row["speedup"] = round(base["latency_ms"] / row["latency_ms"], 2)
         if "map50_95" in row:
             row["d_map50"] = row["map50"] - base["map50"]
             row["d_map50_95"] = row["map50_95"] - base["map50_95"]
-    return {"artifacts": rows}
+    every = {**rows, **extra}
+    return {"artifacts": rows, "runtimes": extra, "fastest": min(every, key=lambda k: every[k]["latency_ms"])}
 
 
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text table of the report, drift rows last."""
-    lines = [f"{'artifact':<14}{'size MB':>9}{'x smaller':>10}{'ORT ms':>9}{'speedup':>9}{'mAP50':>8}{'mAP50-95':>10}{'d mAP50-95':>12}"]
-    for name, r in report["artifacts"].items():
-        ms = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else "-"
-        sp = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+    lines = [f"{'artifact':<15}{'runtime':<14}{'size MB':>9}{'x smaller':>10}{'ms':>8}{'speedup':>9}{'mAP50':>8}"
+             f"{'mAP50-95':>10}{'d mAP50-95':>12}"]
+    every = {**report["artifacts"], **report["runtimes"]}
+    for name, r in every.items():
         m50, m = (f"{r[k]:.3f}" if k in r else "-" for k in ("map50", "map50_95"))
         dm = f"{100 * r['d_map50_95']:+.1f} pt" if "d_map50_95" in r else "-"
-        lines.append(f"{name:<14}{r['size_mb']:>9.2f}{r['size_ratio']:>9.2f}x{ms:>9}{sp:>9}{m50:>8}{m:>10}{dm:>12}")
+        lines.append(f"{name:<15}{r['runtime']:<14}{r['size_mb']:>9.2f}{r['size_ratio']:>9.2f}x{r['latency_ms']:>8.2f}"
+                     f"{r['speedup']:>8.2f}x{m50:>8}{m:>10}{dm:>12}")
+    best = every[report["fastest"]]
+    cost = f", {100 * best['d_map50_95']:+.1f} pt mAP50-95" if "d_map50_95" in best else ""
+    lines.append(f"Fastest here: {report['fastest']} ({best['runtime']}), {best['latency_ms']:.2f} ms, "
+                 f"{best['speedup']:.2f}x FP32 in ONNX Runtime{cost} (each artifact timed alone in its own process)")
     for d in report.get("int8_drift", []):
         lines.append(f"  drift  SQNR {d['sqnr_db']:7.2f} dB  {d['tensor']}")
     return "\n".join(lines)
