@@ -6,8 +6,8 @@ stopped one resumed. Its results.csv is the val curve that shows whether the bas
 
 Then every arm starts from that baseline and spends the same `budget` of extra training epochs:
   ref    the unpruned baseline fine-tuned `budget` epochs (stock settings): the fair reference
-  tp     the Torch-Pruning plain recipe, via ../shared/anchors/finetune_anchor.py (split C2f, Detect and attention
-         untouched, group L2, ratio 0.5), fine-tuned by stock Ultralytics training inside that script
+  tp     the Torch-Pruning plain recipe, with ../shared/anchors/finetune_anchor.py's own functions (split C2f, Detect
+         and attention untouched, group L2, ratio 0.5), fine-tuned by that script's stock Ultralytics trainer
   flow   the flow the docs recommend, its sparsity epochs counted inside the budget: `sparsity` epochs with the
          BatchNorm-gamma penalty, `prune` with the flow's arguments, then `budget - sparsity` fine-tuning epochs
   auto   `yolo-compress auto target_flops=0.5 max_map_drop=0.01 epochs=budget`
@@ -18,6 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
+       [kd_alpha=0] [kd_temperature=1] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ OUT = ROOT / "real"
 STOCK = {"batch": 16, "workers": 2, "plots": False}  # the anchor script's fine-tuning settings (optimizer auto)
 ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "finetune_anchor.py"
 CLI = [sys.executable, "-m", "yolo_compress.cli"]
+TP_SCRIPT = """
+import sys
+from ultralytics import YOLO
+from finetune_anchor import finetune, tp_prune
+src, data, imgsz, epochs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+finetune(tp_prune(YOLO(src).model, imgsz, 0.5), src, data, imgsz, epochs, out, "TP")
+"""
 LATENCY_SCRIPT = """
 import sys, time, numpy as np, onnxruntime as ort
 s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"]); n = s.get_inputs()[0].name
@@ -92,31 +100,36 @@ def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: in
 
 
 def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: Path = ANCHOR, **_) -> Path:
-    """The anchor script's TP run (its own reference row is not used: `ref` is the same stock fine-tune)."""
+    """The anchor's Torch-Pruning recipe (its `tp_prune` and stock `finetune`, imported from the anchor script). Only
+    its TP row is run: its unpruned row is the same stock fine-tune as `ref` and would cost a second full budget."""
     folder = out / "anchor"
     with trusting(anchor.parent):
         done = finished(folder / "TP")
     if not done:
-        subprocess.run([sys.executable, str(anchor), str(base), str(data), str(imgsz), str(budget), str(folder), "0.5"],
+        subprocess.run([sys.executable, "-c", TP_SCRIPT, str(base), str(data), str(imgsz), str(budget), str(folder)],
                        check=True, cwd=anchor.parent, env={**os.environ, SAFE_ENV: "0"})  # it reloads its own files
     return folder / "TP" / "weights" / "best.pt"
 
 
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
-             **_) -> Path:
-    """Sparsity epochs, prune, fine-tune: `budget` epochs in all."""
+             kd_alpha: float = 0.0, kd_temperature: float = 1.0, **_) -> Path:
+    """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
+    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`)."""
     start = base
     tag = f"s{seed}_sp{sparsity}_{importance_metric}{ratio}{'g' if global_pruning else ''}"
-    if sparsity:
-        start = _train(base, data, imgsz, sparsity, out, f"flow_{tag}_sparsity", seed, "l1_regularization=True",
-                       "lambda_l1=0", f"lambda_bn={lambda_bn}")
+    if sparsity:  # shared by every pruning setting with the same seed, epochs and penalty
+        start = _train(base, data, imgsz, sparsity, out, f"flow_s{seed}_sp{sparsity}_bn{lambda_bn}_sparsity", seed,
+                       "l1_regularization=True", "lambda_l1=0", f"lambda_bn={lambda_bn}")
     pruned = out / f"flow_{tag}_prune" / "weights" / "pruned.pt"
     if not pruned.exists():
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", f"pruning_ratio={ratio}",
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"project={out}",
               f"name={pruned.parent.parent.name}", "exist_ok=True"])
-    return _train(pruned, data, imgsz, budget - sparsity, out, f"flow_{tag}_ft", seed)
+    kd = ["distillation=True", f"teacher_model={base}", f"distill_alpha={kd_alpha}",
+          f"temperature={kd_temperature}"] if kd_alpha else []
+    name = f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "")
+    return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd)
 
 
 def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, **_) -> Path:
@@ -209,8 +222,37 @@ def table(rows: list[dict], imgsz: int, budget: int) -> list[str]:
     return lines
 
 
+def sparsity_lines(base: Path, out: Path) -> list[str]:
+    """What the sparsity epochs did to the BatchNorm gammas (the channels `bn` importance would remove)."""
+    from yolo_compress.analysis import bn_stats
+    from yolo_compress.measure import load_model
+
+    lines = []
+    for run in [base.parent.parent, *sorted(out.glob("flow_*_sparsity"))]:
+        s = bn_stats(load_model(run / "weights" / "best.pt"))
+        lines.append(f"BN gammas of {run.name}: mean |gamma| {s['bn_mean_abs_gamma']:.4f}, "
+                     f"{s['bn_sparsity']:.1%} below 0.01")
+    return ["", *lines]
+
+
+def variants(flows: str | None, flow: dict) -> list[dict]:
+    """The flow settings to run: `flows="sparsity=5;sparsity=0 kd_alpha=0.2"` gives one arm per `;`-separated set
+    (each over the shared `key=value` flow arguments), else the shared arguments alone."""
+    if not flows:
+        return [flow]
+    return [{**flow, **key_value_args(part.split())} for part in str(flows).split(";") if part.strip()]
+
+
+def flow_label(v: dict, seed: int) -> str:
+    """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
+    kd = f" kd{v['kd_alpha']}" if v.get("kd_alpha") else ""
+    return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {v.get('ratio', 0.5)}"
+            f"{' global' if v.get('global_pruning') else ''}{kd} seed {seed}")
+
+
 def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100, budget: int = 15,
-         seeds: str | int = 0, arms: str = "ref,tp,flow,auto", stage: str = "all", **flow) -> None:
+         seeds: str | int = 0, arms: str = "ref,tp,flow,auto", stage: str = "all", measure: bool = True,
+         flows: str | None = None, **flow) -> None:
     data_path = Path(data).resolve()
     base = baseline(data_path, model, imgsz, base_epochs)
     print(f"baseline: {base}")
@@ -221,14 +263,19 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
         flow["anchor"] = Path(flow["anchor"]).resolve()
     models: dict[str, tuple[Path, float]] = {"baseline (no extra epochs)": (base, 0.0)}
     for arm in str(arms).split(","):
-        for seed in ([int(s) for s in str(seeds).split(",")] if arm in {"ref", "flow"} else [0]):
-            start = time.perf_counter()
-            pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **flow)
-            models[f"{arm} seed {seed}" if arm in {"ref", "flow"} else arm] = (pt, time.perf_counter() - start)
+        for v in variants(flows, flow) if arm == "flow" else [flow]:
+            for seed in ([int(s) for s in str(seeds).split(",")] if arm in {"ref", "flow"} else [0]):
+                start = time.perf_counter()
+                pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
+                label = flow_label(v, seed) if arm == "flow" else f"ref seed {seed}" if arm == "ref" else arm
+                models[label] = (pt, time.perf_counter() - start)
+    if not measure:  # arms trained side by side: measure later, alone, so that latency is not timed under load
+        return
     rows = measure_rows(models, data_path, imgsz, out / "onnx", flow.get("anchor", ANCHOR))
     settings = (f"Settings: model={model} data={data_path} imgsz={imgsz} base_epochs={base_epochs} budget={budget} "
-                f"seeds={seeds} flow={flow}; one run; wall s counts only arms trained in this run (0 = reused).")
-    publish([*table(rows, imgsz, budget), "", settings], out / "results.md")
+                f"seeds={seeds} flows={flows} flow={flow}; one run; wall s counts only arms trained in this run "
+                "(0 = reused).")
+    publish([*table(rows, imgsz, budget), "", settings, *sparsity_lines(base, out)], out / "results.md")
 
 
 if __name__ == "__main__":

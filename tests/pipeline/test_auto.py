@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,14 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert [r["stage"] for r in rows] == ["reference", "input", "flops60"]
     code = f"from ultralytics import YOLO; m = YOLO({str(chosen)!r}); m.predict(__import__('numpy').zeros((64, 64, 3), 'uint8'), imgsz=64, verbose=False)"
     subprocess.run([sys.executable, "-c", code], check=True)  # stock Ultralytics, yolo_compress never imported
+
+
+def test_int8_is_shipped_only_when_it_is_faster_than_its_fp32_model():
+    rows = [{"stage": "flops50", "artifact": "c/best.pt", "latency_ms": 10.0},
+            {"stage": "flops50_int8", "artifact": "c/int8.onnx", "latency_ms": 9.0}]
+    chosen, note = auto.faster_of(Path("c/int8.onnx"), rows)
+    assert chosen == Path("c/int8.onnx") and note.startswith("shipped: 1.11x")
+    rows[1]["latency_ms"] = 9.8  # 1.02x: not worth an INT8 artifact
+    chosen, note = auto.faster_of(Path("c/int8.onnx"), rows)
+    assert chosen == Path("c/best.pt") and note.startswith("not shipped: 1.02x")
+    assert auto.faster_of(Path("c/best.pt"), rows) == (Path("c/best.pt"), None)
