@@ -185,7 +185,14 @@ class ChannelPruner:
         return self._plan(decisions, widths_before, params_before)
 
     def _decide(self, model: nn.Module, device: torch.device) -> list[GroupDecision]:
-        """Build the dependency graph, score every prunable group and fix how many channels each keeps."""
+        """Build the dependency graph, score every prunable group and fix how many channels each keeps.
+
+        Torch-Pruning's graph, groups, importance and surgery are used as they are; its pruner's decision step
+        (`tp.pruner.BasePruner`: a ratio per layer or a global ranking, `round_to`) is not, because the decisions
+        here need what it does not express: a ratio per group *type* (residual / csp / fusion / attention, from
+        which convolutions a group touches), suggest's per-group ratios by group name, keep floors under global
+        ranking, both C2f halves at one width (Ultralytics' exporter splits `cv1` in equal halves), and the whole
+        plan known before any channel is removed (the plan tables, and suggest's dry runs)."""
         example = torch.randn(1, 3, self.imgsz, self.imgsz, device=device)
         fusion = adapters.fusion_consumers(model, example)
         self.graph = tp.DependencyGraph().build_dependency(
