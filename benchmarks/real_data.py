@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -95,7 +95,11 @@ def _train(model: Path, data: Path, imgsz: int, epochs: int, out: Path, name: st
     return out / name / "weights" / "best.pt"
 
 
-def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, **_) -> Path:
+def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, ref_nbs: int = 0, **_) -> Path:
+    """The unpruned baseline fine-tuned `budget` epochs; `ref_nbs` > 0 sets Ultralytics' nominal batch size (an
+    optimizer step every nbs/batch batches; stock 64)."""
+    if ref_nbs:
+        return _train(base, data, imgsz, budget, out, f"ref_s{seed}_nbs{ref_nbs}", seed, f"nbs={ref_nbs}")
     return _train(base, data, imgsz, budget, out, f"ref_s{seed}", seed)
 
 
@@ -113,9 +117,11 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
-             kd_alpha: float = 0.0, kd_temperature: float = 1.0, **_) -> Path:
+             kd_alpha: float = 0.0, kd_temperature: float = 1.0, lr0: float = 0.0, nbs: int = 0, **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
-    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`)."""
+    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`); `lr0` > 0 fine-tunes
+    with AdamW at that rate instead of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0
+    sets the nominal batch size (stock 64: with batch 16, one optimizer step every 4 batches)."""
     start = base
     tag = f"s{seed}_sp{sparsity}_{importance_metric}{ratio}{'g' if global_pruning else ''}"
     if sparsity:  # shared by every pruning setting with the same seed, epochs and penalty
@@ -128,8 +134,10 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
               f"name={pruned.parent.parent.name}", "exist_ok=True"])
     kd = ["distillation=True", f"teacher_model={base}", f"distill_alpha={kd_alpha}",
           f"temperature={kd_temperature}"] if kd_alpha else []
-    name = f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "")
-    return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd)
+    lr = ["optimizer=AdamW", f"lr0={lr0}"] if lr0 else []
+    name = (f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "") + (f"_lr{lr0}" if lr0 else "")
+            + (f"_nbs{nbs}" if nbs else ""))
+    return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd, *lr, *([f"nbs={nbs}"] if nbs else []))
 
 
 def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, **_) -> Path:
@@ -236,8 +244,9 @@ def sparsity_lines(base: Path, out: Path) -> list[str]:
 
 
 def variants(flows: str | None, flow: dict) -> list[dict]:
-    """The flow settings to run: `flows="sparsity=5;sparsity=0 kd_alpha=0.2"` gives one arm per `;`-separated set
-    (each over the shared `key=value` flow arguments), else the shared arguments alone."""
+    """The flow settings to run: `flows="sparsity=5 seeds=0;sparsity=0 kd_alpha=0.2"` gives one arm per
+    `;`-separated set (each over the shared `key=value` flow arguments; `seeds=` there overrides the run's), else the
+    shared arguments alone."""
     if not flows:
         return [flow]
     return [{**flow, **key_value_args(part.split())} for part in str(flows).split(";") if part.strip()]
@@ -245,7 +254,8 @@ def variants(flows: str | None, flow: dict) -> list[dict]:
 
 def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
-    kd = f" kd{v['kd_alpha']}" if v.get("kd_alpha") else ""
+    kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
+        (f" nbs{v['nbs']}" if v.get("nbs") else "")
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {v.get('ratio', 0.5)}"
             f"{' global' if v.get('global_pruning') else ''}{kd} seed {seed}")
 
@@ -264,10 +274,13 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
     models: dict[str, tuple[Path, float]] = {"baseline (no extra epochs)": (base, 0.0)}
     for arm in str(arms).split(","):
         for v in variants(flows, flow) if arm == "flow" else [flow]:
-            for seed in ([int(s) for s in str(seeds).split(",")] if arm in {"ref", "flow"} else [0]):
+            v = dict(v)
+            arm_seeds = v.pop("seeds", seeds)  # a flow variant may name its own seeds
+            for seed in ([int(s) for s in str(arm_seeds).split(",")] if arm in {"ref", "flow"} else [0]):
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
-                label = flow_label(v, seed) if arm == "flow" else f"ref seed {seed}" if arm == "ref" else arm
+                label = (flow_label(v, seed) if arm == "flow" else arm if arm != "ref" else
+                         f"ref seed {seed}" + (f" nbs{v['ref_nbs']}" if v.get("ref_nbs") else ""))
                 models[label] = (pt, time.perf_counter() - start)
     if not measure:  # arms trained side by side: measure later, alone, so that latency is not timed under load
         return

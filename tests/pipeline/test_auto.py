@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.commands.auto import check as check_auto
@@ -111,7 +112,9 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert kept <= 0.6 + 0.05
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert [t["flops_kept"] for t in summary["tried"]] == [0.6] and summary["chosen"] == str(chosen)
-    assert summary["distillation"]["used"] is False and "issue #17" in summary["distillation"]["why"]
+    assert summary["distillation"]["used"] is True and "real photographs" in summary["distillation"]["why"]
+    recipe = yaml.safe_load((tmp_path / "auto" / "flops60" / "stage2_finetune" / "args.yaml").read_text())
+    assert recipe["teacher_model"] == str(trained_pt) and recipe["distill_alpha"] == 0.2
     reference = tmp_path / "auto" / "reference" / "stage1_finetune" / "weights" / "best.pt"
     assert summary["reference"]["artifact"] == str(reference)  # judged against the input fine-tuned alike
     assert measure.count_params(measure.load_model(reference)) == measure.count_params(measure.load_model(trained_pt))
