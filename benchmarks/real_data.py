@@ -265,6 +265,11 @@ def variants(flows: str | None, flow: dict) -> list[dict]:
     return [{**flow, **key_value_args(part.split())} for part in str(flows).split(";") if part.strip()]
 
 
+def seed_list(seeds) -> list[int]:
+    """`seeds=0,1` arrives as (0, 1) (Ultralytics' value parsing), `seeds=0` as 0, "0,1" from a flows string."""
+    return [int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else str(seeds).split(","))]
+
+
 def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
     kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
@@ -289,7 +294,7 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
         for v in variants(flows, flow) if arm == "flow" else [flow]:
             v = dict(v)
             arm_seeds = v.pop("seeds", seeds)  # a flow variant may name its own seeds
-            for seed in ([int(s) for s in str(arm_seeds).split(",")] if arm in {"ref", "flow"} else [0]):
+            for seed in (seed_list(arm_seeds) if arm in {"ref", "flow"} else [0]):
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
                 label = (flow_label(v, seed) if arm == "flow" else arm if arm != "ref" else

@@ -29,3 +29,17 @@ def test_failure_leaves_the_destination_untouched(tmp_path):
         tmp.write_bytes(b"half")
         raise RuntimeError("export failed")
     assert dest.read_bytes() == b"input" and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_a_zombie_is_not_alive():
+    """A killed stage whose runner died too stays a zombie until init reaps it; its lock must not block the resume."""
+    import subprocess
+    import time
+
+    from yolo_compress.files import alive
+
+    child = subprocess.Popen(["sleep", "0"])
+    time.sleep(0.3)  # ended, not yet reaped: a zombie
+    assert not alive(child.pid)
+    child.wait()
+    assert not alive(child.pid) and alive(os.getpid())

@@ -14,14 +14,20 @@ SCRATCH = ".yc_tmp"  # prefix of every temporary file and folder: .yc_tmp.<pid>.
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a finished or killed run's temporaries and locks can be cleared)."""
+    """Whether process ``pid`` is running (a finished or killed run's temporaries and locks can be cleared). A killed
+    process whose parent died too stays a zombie until init reaps it, which in a container can take a while: on Linux
+    a zombie counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's live process
         return True
-    return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:  # "pid (comm) S ...": the state follows the last ')'
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no procfs (macOS, Windows) or the process just ended
+        return not stat.parent.parent.exists() or stat.exists()
 
 
 def clean_stale(folder: Path) -> list[Path]:

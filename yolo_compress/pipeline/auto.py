@@ -12,8 +12,9 @@ so a killed run resumes where it stopped and every output lands in runs/compress
 
 Candidates are fine-tuned with response distillation from the input at a light weight (DISTILL: distill_alpha 0.2,
 temperature 1): on real photographs (benchmarks/real_data.py, vehicles, YOLO26n at 320, l2 0.5 pruned, 15 epochs) it
-scored 0.172 and 0.164 mAP50-95 against 0.149 and 0.143 without, for seeds 0 and 1; issue #17's heavier setting
-(alpha 0.7, temperature 4, a loss that dwarfed the detection loss) had cost 5 points. auto.json records this.
+scored 0.1719 and 0.1682 mAP50-95 against 0.1493 and 0.1434 without, for seeds 0 and 1 (docs/pruning.md); issue
+#17's heavier setting (alpha 0.7, temperature 4, a loss that dwarfed the detection loss) had cost 5 points.
+auto.json records this.
 
 With `target_latency_ms` the first rung is found by timing: latency does not depend on the weights, so untrained
 pruned copies at every FLOPs fraction are exported and timed (ONNX Runtime, interleaved with the input model), and the
@@ -48,7 +49,7 @@ def ladder(target: float, step: float = RELAX_STEP, most: float = MOST_KEPT) -> 
 
 # Light response distillation from the input (module docstring: measured on real photographs, two seeds).
 DISTILL = {"distillation": True, "distill_type": "response", "distill_alpha": 0.2, "temperature": 1.0}
-DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, temperature 1: +2.3 and +2.1 points "
+DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, temperature 1: +2.3 and +2.5 points "
                "mAP50-95 over no distillation for a 50 % FLOPs YOLO26n on real photographs, seeds 0 and 1 "
                "(benchmarks/real_data.py, docs/pruning.md)")
 
