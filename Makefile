@@ -2,7 +2,7 @@
 PYTHON ?= python
 export YOLO_OFFLINE = 1
 
-.PHONY: install demo test
+.PHONY: install demo test test-fast
 
 install:
 	$(PYTHON) -m pip install -q -e ".[dev]"
@@ -12,3 +12,7 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+# The inner loop: every test that needs no trained model (pytest -m "not slow"; tests/conftest.py marks the rest).
+test-fast: install
+	$(PYTHON) -m pytest -q -m "not slow"
