@@ -49,16 +49,6 @@ from finetune_anchor import finetune, tp_prune
 src, data, imgsz, epochs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 finetune(tp_prune(YOLO(src).model, imgsz, 0.5), src, data, imgsz, epochs, out, "TP")
 """
-LATENCY_SCRIPT = """
-import sys, time, numpy as np, onnxruntime as ort
-s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"]); n = s.get_inputs()[0].name
-x = np.random.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])).astype(np.float32)
-for _ in range(10): s.run(None, {n: x})
-t = []
-for _ in range(int(sys.argv[3])):
-    a = time.perf_counter(); s.run(None, {n: x}); t.append(time.perf_counter() - a)
-print(1000 * float(np.median(t)))
-"""
 
 
 def dataset_name(data: Path) -> str:
@@ -159,20 +149,6 @@ def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, **_) ->
 ARMS = {"ref": arm_ref, "tp": arm_tp, "flow": arm_flow, "auto": arm_auto}
 
 
-def latencies(paths: list[Path], imgsz: int, runs: int = 60, rounds: int = 3) -> list[float]:
-    """ORT CPU latency (ms) of each file alone in its own process with default options, as a deployed app runs it,
-    the files alternating over `rounds`; median of the rounds."""
-    import statistics
-
-    times: list[list[float]] = [[] for _ in paths]
-    for _ in range(rounds):
-        for i, path in enumerate(paths):
-            r = subprocess.run([sys.executable, "-c", LATENCY_SCRIPT, str(path), str(imgsz), str(runs)],
-                               capture_output=True, text=True, check=True)
-            times[i].append(float(r.stdout.strip().splitlines()[-1]))
-    return [statistics.median(t) for t in times]
-
-
 def onnx_of(pt: Path, imgsz: int, folder: Path) -> Path:
     """FP32 ONNX of a checkpoint through Ultralytics' exporter, from a copy (the export writes beside its input)."""
     from ultralytics import YOLO
@@ -211,7 +187,9 @@ def measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int, 
 
 def _measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int, folder: Path, measure) -> list[dict]:
     onnx = {label: onnx_of(pt, imgsz, folder) for label, (pt, _) in models.items()}
-    ms = dict(zip(onnx, latencies(list(onnx.values()), imgsz)))
+    from yolo_compress import latency
+
+    ms = dict(zip(onnx, latency.alone(list(onnx.values()), imgsz, runs=60)))
     rows = []
     for label, (pt, seconds) in models.items():
         model = measure.load_model(pt)

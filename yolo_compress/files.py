@@ -26,8 +26,8 @@ def alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     try:  # "pid (comm) S ...": the state follows the last ')'
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):  # no procfs (macOS, Windows) or the process just ended
-        return not stat.parent.parent.exists() or stat.exists()
+    except (OSError, IndexError):  # no procfs (macOS, Windows): kill() said it exists; with procfs it just ended
+        return not Path("/proc").is_dir()
 
 
 def clean_stale(folder: Path) -> list[Path]:

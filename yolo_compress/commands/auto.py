@@ -18,8 +18,7 @@ def check(args: dict[str, Any]) -> dict[str, Any]:
         raise ArgumentError("auto needs exactly one target: 'target_flops=F' (fraction of GFLOPs to keep, e.g. 0.5) "
                             "or 'target_latency_ms=MS' (ONNX Runtime CPU latency to meet, e.g. 8.0).")
     checkpoints.load_dict(args["model"])  # loads under the trust rules before any work
-    args["train"] = {k: args.pop(k) for k in TRAIN_KEYS}
-    args["train"] = {k: v for k, v in args["train"].items() if v is not None}
+    args["train"] = {k: v for k in TRAIN_KEYS if (v := args.pop(k)) is not None}  # unset: Ultralytics' default
     return args
 
 
