@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -108,9 +108,12 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
-             kd_alpha: float = 0.0, kd_temperature: float = 1.0, lr0: float = 0.0, nbs: int = 0, **_) -> Path:
+             kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
+             **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
-    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`); `lr0` > 0 fine-tunes
+    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
+    from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
+    learn from at the end); `lr0` > 0 fine-tunes
     with AdamW at that rate instead of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0
     sets the nominal batch size (stock 64: with batch 16, one optimizer step every 4 batches)."""
     start = base
@@ -123,10 +126,12 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", f"pruning_ratio={ratio}",
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"project={out}",
               f"name={pruned.parent.parent.name}", "exist_ok=True"])
-    kd = ["distillation=True", f"teacher_model={base}", f"distill_alpha={kd_alpha}",
+    mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
+    kd = ["distillation=True", f"teacher_model={mentor}", f"distill_alpha={kd_alpha}",
           f"temperature={kd_temperature}"] if kd_alpha else []
     lr = ["optimizer=AdamW", f"lr0={lr0}"] if lr0 else []
-    name = (f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "") + (f"_lr{lr0}" if lr0 else "")
+    name = (f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "")
+            + (f"_{teacher}" if kd_alpha and teacher != "base" else "") + (f"_lr{lr0}" if lr0 else "")
             + (f"_nbs{nbs}" if nbs else ""))
     return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd, *lr, *([f"nbs={nbs}"] if nbs else []))
 
@@ -250,7 +255,8 @@ def seed_list(seeds) -> list[int]:
 
 def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
-    kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
+    kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + \
+        (f" teacher {v['teacher']}" if v.get("kd_alpha") and v.get("teacher", "base") != "base" else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
         (f" nbs{v['nbs']}" if v.get("nbs") else "")
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {v.get('ratio', 0.5)}"
             f"{' global' if v.get('global_pruning') else ''}{kd} seed {seed}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # `make test` runs a worker per core: one torch thread each, or they
+    # oversubscribe the CPU (yolo_compress.device reads this; every test's trainer then uses a fair share)
+    os.environ.setdefault("YOLO_COMPRESS_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 from pathlib import Path
 

@@ -128,8 +128,8 @@ def test_int8_is_shipped_only_when_it_is_faster_than_its_fp32_model():
     rows = [{"stage": "flops50", "artifact": "c/best.pt", "latency_ms": 10.0},
             {"stage": "flops50_int8", "artifact": "c/int8.onnx", "latency_ms": 9.0}]
     chosen, note = auto.faster_of(Path("c/int8.onnx"), rows)
-    assert chosen == Path("c/int8.onnx") and note.startswith("shipped: 1.11x")
+    assert chosen == Path("c/int8.onnx") and "1.11x faster" in note
     rows[1]["latency_ms"] = 9.8  # 1.02x: not worth an INT8 artifact
     chosen, note = auto.faster_of(Path("c/int8.onnx"), rows)
-    assert chosen == Path("c/best.pt") and note.startswith("not shipped: 1.02x")
+    assert chosen == Path("c/best.pt") and "1.02x its speed" in note
     assert auto.faster_of(Path("c/best.pt"), rows) == (Path("c/best.pt"), None)

@@ -201,23 +201,17 @@ def run_candidate(args: dict[str, Any], run_dir: Path, frac: float, source: Inpu
     return runner.artifact_of(cdir, len(r["stages"]), r["stages"][-1])
 
 
-INT8_MIN_SPEEDUP = 1.05  # an INT8 artifact that gains less than this over its FP32 model is not worth shipping
-
-
 def faster_of(final: Path | None, rows: list[dict[str, Any]]) -> tuple[Path | None, str | None]:
-    """The INT8 artifact only when it is at least INT8_MIN_SPEEDUP faster than the FP32 checkpoint it came from
-    (measured in `rows`); otherwise that checkpoint, with the reason."""
+    """The INT8 artifact only when it pays its way against the FP32 checkpoint it came from (results.ship, on the
+    measured `rows`); otherwise that checkpoint, with the reason."""
     if final is None or final.suffix != ".onnx":
         return final, None
-    by_artifact = {r["artifact"]: r for r in rows}
-    int8 = by_artifact[str(final)]
+    int8 = next(r for r in rows if r["artifact"] == str(final))
     fp32 = next(r for r in rows if r["stage"] == int8["stage"].removesuffix("_int8"))
-    gain = fp32["latency_ms"] / int8["latency_ms"]
-    if gain >= INT8_MIN_SPEEDUP:
-        return final, f"shipped: {gain:.2f}x faster than FP32 here"
-    note = f"not shipped: {gain:.2f}x FP32's speed here (< {INT8_MIN_SPEEDUP}x); the FP32 checkpoint is faster or equal"
-    LOGGER.warning(f"{colorstr('auto:')} INT8 {note}")
-    return Path(fp32["artifact"]), note
+    row, why = results.ship(int8, fp32)
+    if row is fp32:
+        LOGGER.warning(f"{colorstr('auto:')} INT8 not shipped: {why}")
+    return Path(row["artifact"]), why
 
 
 def auto(args: dict[str, Any]) -> Path | None:
@@ -259,8 +253,10 @@ def auto(args: dict[str, Any]) -> Path | None:
             LOGGER.warning(f"{colorstr('auto:')} INT8 mAP50-95 {int8_map:.4f} breaks the budget; shipping the FP32 "
                            f"pruned checkpoint {final}")
     rows = results.measure_artifacts(stages, data, imgsz, run_dir / "onnx")
-    md = results.write(run_dir, rows, imgsz)
     final, int8_note = faster_of(final, rows)
+    md = results.write(run_dir, rows, imgsz, {"stage": next(r["stage"] for r in rows if r["artifact"] == str(final)),
+                                              "artifact": str(final), "why": int8_note or "the chosen candidate"}
+                       if final else None)
     summary = {"chosen": str(final) if final else None, "input_map50_95": input_map, "int8": int8_note,
                "reference": {"artifact": str(reference), "map50_95": ref_map}, "max_map_drop": drop,
                "distillation": {"used": True, **{k: v for k, v in DISTILL.items() if k != "distillation"},

@@ -11,7 +11,9 @@ from yolo_compress.pipeline import results, runner
 
 
 def run_and_compare(recipe: dict[str, Any], runs: int) -> tuple[Path, list[dict[str, Any]]]:
-    """Run the recipe's stages, then measure every artifact side by side and write results and report."""
+    """Run the recipe's stages, then measure every artifact side by side and write results and report. The run ends
+    with the artifact to deploy: an INT8 last stage that does not pay its way yields to the checkpoint it came from
+    (results.final_choice)."""
     from yolo_compress.report.build import build
 
     from ultralytics.cfg import DEFAULT_CFG
@@ -21,7 +23,10 @@ def run_and_compare(recipe: dict[str, Any], runs: int) -> tuple[Path, list[dict[
     stages = [("input", Path(recipe["model"]))] if str(recipe["model"]).endswith(".pt") else []
     stages += [(s["name"], runner.artifact_of(run_dir, k, s)) for k, s in enumerate(recipe["stages"], 1)]
     rows = results.measure_artifacts(stages, str(recipe["data"]), imgsz, run_dir / "onnx", runs)
-    md = results.write(run_dir, rows, imgsz)
+    final = results.final_choice(rows)
+    md = results.write(run_dir, rows, imgsz, final)
     report = build(run_dir, run_dir / "report.md")
     LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('pipeline:')} results {md}, report {report}")
+    if final:
+        LOGGER.info(f"{colorstr('pipeline:')} deploy {final['artifact']} ({final['why']})")
     return run_dir, rows

@@ -66,6 +66,32 @@ def measure_artifacts(
     return rows
 
 
+INT8_MIN_SPEEDUP = 1.05  # an INT8 artifact that gains less than this over its FP32 model is not worth shipping (issue
+# #20; NVIDIA ModelOpt keeps INT8 only when measured faster too)
+
+
+def ship(quantized: dict[str, Any], fp32: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Which of an ONNX artifact and the FP32 checkpoint it was made from to deploy, and why: the quantized one only
+    when it runs at least INT8_MIN_SPEEDUP times faster here (both rows measured by measure_artifacts)."""
+    gain = fp32["latency_ms"] / quantized["latency_ms"]
+    if gain >= INT8_MIN_SPEEDUP:
+        return quantized, f"{quantized['stage']}: {gain:.2f}x faster than its FP32 model {fp32['stage']} here"
+    return fp32, (f"{fp32['stage']}'s FP32 model: {quantized['stage']} runs at {gain:.2f}x its speed here "
+                  f"(< {INT8_MIN_SPEEDUP}x), not worth shipping")
+
+
+def final_choice(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """What a pipeline ends with: its last artifact, or, when that is an ONNX file made from the stage before (a
+    quantize stage) and not fast enough to pay (ship), that stage's checkpoint. None for a pipeline of one row."""
+    if len(rows) < 2:
+        return None
+    last, before = rows[-1], rows[-2]
+    if not (measure.is_onnx(Path(last["artifact"])) and before["artifact"].endswith(".pt")):
+        return {"stage": last["stage"], "artifact": last["artifact"], "why": "the last stage's artifact"}
+    row, why = ship(last, before)
+    return {"stage": row["stage"], "artifact": row["artifact"], "why": why}
+
+
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     head = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     sep = "|" + "|".join("---" if key == "stage" else "---:" for key, _, _ in COLUMNS) + "|"
@@ -75,12 +101,14 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def write(run_dir: Path, rows: list[dict[str, Any]], imgsz: int) -> Path:
-    """results.md (table) and results.json (rows) in the run folder; returns results.md."""
+def write(run_dir: Path, rows: list[dict[str, Any]], imgsz: int, final: dict[str, str] | None = None) -> Path:
+    """results.md (table) and results.json (rows, and `final`: what to deploy and why) in the run folder; returns
+    results.md."""
     md = run_dir / "results.md"
     note = (f"Measured at imgsz={imgsz}; latency: ONNX Runtime CPU, batch 1, each file alone in its own process, "
             "median of 3 alternating rounds; "
             "speed-up and ΔmAP are relative to the first row.")
-    md.write_text(f"# {run_dir.name}\n\n{to_markdown(rows)}\n\n{note}\n")
-    (run_dir / "results.json").write_text(json.dumps({"imgsz": imgsz, "rows": rows}, indent=2))
+    ends = f"\n\nDeploy: `{final['artifact']}` ({final['why']}).\n" if final else "\n"
+    md.write_text(f"# {run_dir.name}\n\n{to_markdown(rows)}\n\n{note}{ends}")
+    (run_dir / "results.json").write_text(json.dumps({"imgsz": imgsz, "rows": rows, "final": final}, indent=2))
     return md
