@@ -7,6 +7,7 @@ training worked and how much channel pruning can remove.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolo_compress import measure
+from yolo_compress import latency, measure
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
@@ -141,11 +142,16 @@ def format_analysis(r: dict, top: int = 10) -> str:
 
 
 def compare(a: str | Path, b: str | Path, data: str | None = None, imgsz: int = 640, runs: int = 50) -> dict:
-    """Params, GFLOPs, size, interleaved latency, FPS and (with data) mAP of two models, with B/A ratios."""
+    """Params, GFLOPs, size, latency, FPS and (with data) mAP of two models, with B/A ratios.
+
+    Latency is ONNX Runtime CPU latency, each file alone in its own process, the two alternating over rounds
+    (latency.alone): a checkpoint is exported to FP32 ONNX first, in a temporary folder that is removed after."""
     rows = {}
     for key, target in (("a", a), ("b", b)):
         rows[key] = {"model": str(target), **measure.summarize(target, imgsz)}
-    lat = measure.latency([str(a), str(b)], imgsz=imgsz, runs=runs)
+    with tempfile.TemporaryDirectory(prefix="yolo_compress_compare_") as tmp:
+        files = [measure.onnx_for(Path(t), imgsz, Path(tmp), k) for k, t in (("a", a), ("b", b))]
+        lat = latency.alone([str(f) for f in files], imgsz=imgsz, runs=runs)
     for key, ms in zip(("a", "b"), lat):
         rows[key].update(latency_ms=ms, fps=1000 / ms)
         if data:
@@ -170,7 +176,7 @@ def format_comparison(c: dict) -> str:
         "map50_95": "{:.4f}",
     }
     names = {"params": "parameters", "gflops": f"GFLOPs @{c['imgsz']}", "size_mb": "file size (MB)",
-             "latency_ms": "latency (ms, median)", "fps": "FPS", "map50": "mAP50", "map50_95": "mAP50-95"}
+             "latency_ms": "ORT latency (ms)", "fps": "FPS", "map50": "mAP50", "map50_95": "mAP50-95"}
     a, b, ratio = c["a"], c["b"], c["ratio_b_over_a"]
     lines = [f"A: {a['model']}", f"B: {b['model']}", "", f"{'metric':<22} {'A':>14} {'B':>14} {'B/A':>8}"]
     for k, f in fmt.items():

@@ -1,11 +1,13 @@
 """Measurement core: parameters, GFLOPs, file size, CPU latency and mAP, for PyTorch models and ONNX files alike.
 
-Every figure yolo-compress prints or documents goes through here, so all comparisons use one method. Latency is
-timed A/B interleaved (one run of each target in turn) so that both sides see the same machine load.
+Every figure yolo-compress prints or documents goes through here, so all comparisons use one method. The latency of
+files is taken by yolo_compress.latency (each file alone in its own process, as deployed; onnx_for exports a
+checkpoint for it); `latency` here times targets A/B interleaved in this process, for PyTorch modules in memory.
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 from copy import deepcopy
@@ -83,7 +85,8 @@ class _Runner:
 
 
 def latency(targets: list[Target], imgsz: int = 640, runs: int = 50, warmup: int = 10, batch: int = 1) -> list[float]:
-    """Median latency in ms of each target, timed A/B interleaved in one loop."""
+    """Median latency in ms of each target, timed A/B interleaved in one loop in this process (modules in memory;
+    files as a deployed application runs them: yolo_compress.latency.alone)."""
     runners = [_Runner(t, imgsz, batch) for t in targets]
     for r in runners:
         for _ in range(warmup):
@@ -96,6 +99,23 @@ def latency(targets: list[Target], imgsz: int = 640, runs: int = 50, warmup: int
             runners[j].run()
             times[j].append((time.perf_counter() - t0) * 1000)
     return [statistics.median(t) for t in times]
+
+
+def onnx_for(artifact: Path, imgsz: int, work_dir: Path, name: str) -> Path:
+    """The artifact itself if ONNX, else its FP32 ONNX export at imgsz by Ultralytics' exporter, made from a copy in
+    work_dir (the exporter writes beside its input, and an input is never written to)."""
+    if is_onnx(artifact):
+        return Path(artifact)
+    onnx = work_dir / f"{name}_{imgsz}.onnx"
+    if not onnx.exists():
+        from ultralytics import YOLO
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        copy = work_dir / f"{name}_{imgsz}.pt"
+        shutil.copyfile(artifact, copy)
+        YOLO(str(copy)).export(format="onnx", imgsz=imgsz, verbose=False)
+        copy.unlink()
+    return onnx
 
 
 def evaluate(model: str | Path, data: str, imgsz: int = 640, batch: int = 16, device: str | None = None) -> dict:

@@ -8,7 +8,6 @@ with like, include the INT8 stage and are what a deployed application sees.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +27,6 @@ COLUMNS = (
 )
 
 
-def onnx_for(artifact: Path, imgsz: int, work_dir: Path, name: str) -> Path:
-    """The artifact itself if ONNX, else its FP32 ONNX export at imgsz, made in work_dir (never beside the input)."""
-    if measure.is_onnx(artifact):
-        return artifact
-    onnx = work_dir / f"{name}_{imgsz}.onnx"
-    if not onnx.exists():
-        from ultralytics import YOLO
-
-        work_dir.mkdir(parents=True, exist_ok=True)
-        copy = work_dir / f"{name}_{imgsz}.pt"
-        shutil.copyfile(artifact, copy)
-        YOLO(str(copy)).export(format="onnx", imgsz=imgsz, verbose=False)
-        copy.unlink()
-    return onnx
-
-
 def measure_artifacts(
     stages: list[tuple[str, Path]], data: str, imgsz: int, work_dir: Path, runs: int = 100
 ) -> list[dict[str, Any]]:
@@ -55,7 +38,7 @@ def measure_artifacts(
         # An ONNX artifact (e.g. INT8) computes the same network as the checkpoint it came from.
         last_gflops = s["gflops"] if s["gflops"] is not None else last_gflops
         rows.append({"stage": name, "artifact": str(artifact), "params": s["params"], "gflops": last_gflops,
-                     "size_mb": s["size_mb"], "onnx": str(onnx_for(artifact, imgsz, work_dir, name)),
+                     "size_mb": s["size_mb"], "onnx": str(measure.onnx_for(artifact, imgsz, work_dir, name)),
                      **measure.evaluate(artifact, data, imgsz=imgsz)})
     for row, ms in zip(rows, latency.alone([r["onnx"] for r in rows], imgsz=imgsz, runs=runs)):
         row["latency_ms"] = ms

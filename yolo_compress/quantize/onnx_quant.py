@@ -152,7 +152,7 @@ def quantize_candidate(
 
 
 # Layouts within this fraction of the fastest one's latency count as equally fast; among them the most accurate is
-# kept. 10% is above the run-to-run spread of interleaved medians on a quiet machine (a few %) and below what the
+# kept. 10% is above the run-to-run spread of latency medians on a quiet machine (a few %) and below what the
 # float head costs at 320 on YOLO26n (~4%, docs/quantization.md), so that trade is settled by mAP, not by noise.
 SPEED_TOLERANCE = 0.10
 
@@ -172,13 +172,14 @@ def choose_layout(timing: dict[str, float], accuracy: Callable[[str], float] | N
 
 def _select(fp32: Path, paths: dict[str, Path], imgsz: int, runs: int,
             accuracy: Callable[[Path], float] | None) -> dict[str, Any]:
-    """Time the built layouts interleaved with FP32 on this CPU and choose one (choose_layout)."""
-    from yolo_compress.measure import latency
+    """Time the built layouts and FP32 on this CPU, each alone in its own process (latency.alone), and choose one
+    (choose_layout)."""
+    from yolo_compress import latency
 
-    times = latency([fp32, *paths.values()], imgsz=imgsz, runs=runs, warmup=5)
+    times = latency.alone([str(fp32), *map(str, paths.values())], imgsz=imgsz, runs=runs, warmup=5)
     timing = dict(zip(paths, times[1:]))
     best, scores = choose_layout(timing, accuracy and (lambda k: accuracy(paths[k])))
-    LOGGER.info(f"INT8 layouts (median ms, interleaved; FP32 {times[0]:.2f}): "
+    LOGGER.info(f"INT8 layouts (median ms, each alone; FP32 {times[0]:.2f}): "
                 + ", ".join(f"{k} {v:.2f}" + (f" (accuracy {scores[k]:.4f})" if k in scores else "")
                             for k, v in timing.items()) + f" -> {best}")
     if timing[best] >= times[0]:
@@ -191,8 +192,9 @@ def quantize_int8(
     per_channel: bool = True, runs: int = 30, debug: bool = False, accuracy: Callable[[Path], float] | None = None,
     layout: str = "auto",
 ) -> tuple[Path, dict[str, Any]]:
-    """Build every candidate layout, time them interleaved with FP32 on this CPU and keep the fastest, or with
-    `accuracy` (a score of an INT8 file, higher is better) the most accurate of the nearly fastest (choose_layout).
+    """Build every candidate layout, time them with FP32 on this CPU (each alone in its own process) and keep the
+    fastest, or with `accuracy` (a score of an INT8 file, higher is better) the most accurate of the nearly fastest
+    (choose_layout).
     A `layout` other than "auto" builds only that candidate, untimed: the choice for a target CPU that is not this one.
 
     Returns the written INT8 path and a record of the measured median latency (ms) per candidate and of FP32, the
