@@ -75,6 +75,13 @@ def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, mon
     assert len(calls) == 1
 
 
+def test_candidates_are_channel_pruned_to_the_fraction_unless_suggest_plans_are_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(auto, "plan_for", lambda args, run_dir, frac, source: run_dir / f"plan{frac}.yaml")
+    args = {"candidates": "channel"}
+    assert auto.prune_stage(args, tmp_path, 0.5, None) == {"target_flops": 0.5, "importance_metric": "l2"}
+    assert auto.prune_stage({"candidates": "suggest"}, tmp_path, 0.5, None) == {"plan": str(tmp_path / "plan0.5.yaml")}
+
+
 def test_argument_errors_name_the_argument(tmp_path):
     pt = tmp_path / "m.pt"
     pt.write_bytes(b"x")
@@ -113,6 +120,8 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert [t["flops_kept"] for t in summary["tried"]] == [0.6] and summary["chosen"] == str(chosen)
     assert summary["distillation"]["used"] is True and "real photographs" in summary["distillation"]["why"]
+    prune = json.loads((tmp_path / "auto" / "flops60" / "stage1_prune" / "stage.json").read_text())["args"]
+    assert prune["target_flops"] == 0.6 and prune["importance_metric"] == "l2" and "prune_head" not in prune
     recipe = yaml.safe_load((tmp_path / "auto" / "flops60" / "stage2_finetune" / "args.yaml").read_text())
     assert recipe["teacher_model"] == str(trained_pt) and recipe["distill_alpha"] == 0.2
     reference = tmp_path / "auto" / "reference" / "stage1_finetune" / "weights" / "best.pt"

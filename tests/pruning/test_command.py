@@ -43,6 +43,18 @@ def test_prune_command_writes_checkpoint_and_plan(tmp_path, base_pt):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("target", [0.5, 0.7])
+def test_channel_pruning_to_a_flops_target_finds_its_ratio(tmp_path, base_pt, target):
+    from yolo_compress import measure
+
+    run(["prune", f"model={base_pt}", f"target_flops={target}", "imgsz=64", f"project={tmp_path}", "name=f"])
+    pt = tmp_path / "f" / "weights" / "pruned.pt"
+    kept = measure.gflops(measure.load_model(pt), 64) / measure.gflops(measure.load_model(base_pt), 64)
+    ratio = load_checkpoint(pt)[1]["yolo_compress"]["pruning"]["pruning_ratio"]
+    assert target - 0.08 < kept <= target and 0 < ratio < 0.95  # at most the target, close to it (round_to steps)
+
+
+@pytest.mark.slow
 def test_prune_command_taylor_uses_data(tmp_path, base_pt, synth_data):
     run(["prune", f"model={base_pt}", "pruning_ratio=0.3", "importance_metric=taylor", f"data={synth_data}",
          "imgsz=64", "batch=4", f"project={tmp_path / 'runs'}", "name=t"])

@@ -71,7 +71,9 @@ def prune(args: dict[str, Any], out_dir: Path, dst: Path, plan_rules: dict | Non
 
 def surgery(model, args: dict[str, Any], plan_rules: dict | None, taylor: list | None):
     """The pruning itself, in place: a suggest plan, whole blocks, or channels at one ratio; returns its plan."""
-    from yolo_compress.pruning.channel import ChannelPruner
+    from ultralytics.utils import LOGGER
+
+    from yolo_compress.pruning.channel import ChannelPruner, ratio_for_flops
     from yolo_compress.pruning.suggest import apply_plan, prune_layers
 
     imgsz = args["imgsz"]
@@ -79,9 +81,15 @@ def surgery(model, args: dict[str, Any], plan_rules: dict | None, taylor: list |
         return apply_plan(model, plan_rules, imgsz, args["importance_metric"], args["round_to"])
     if args["pruning_method"] == "layer":
         return prune_layers(model, imgsz, args["prune_blocks"], args["target_flops"], args["data"])
-    return ChannelPruner(model, args["pruning_ratio"], args["importance_metric"], args["preserve_shortcuts"],
-                         args["shortcut_config"], args["round_to"], args["global_pruning"], batches=taylor,
-                         prune_head=args["prune_head"]).prune()
+
+    def pruner(m, ratio: float) -> ChannelPruner:
+        return ChannelPruner(m, ratio, args["importance_metric"], args["preserve_shortcuts"], args["shortcut_config"],
+                             args["round_to"], args["global_pruning"], batches=taylor, prune_head=args["prune_head"])
+
+    if args["target_flops"] is not None:  # the ratio that meets it; recorded in the checkpoint as pruning_ratio
+        args["pruning_ratio"] = ratio_for_flops(model, args["target_flops"], imgsz, lambda m, r: pruner(m, r).prune())
+        LOGGER.info(f"target_flops={args['target_flops']}: pruning_ratio {args['pruning_ratio']}")
+    return pruner(model, args["pruning_ratio"]).prune()
 
 
 def plan_meta(plan) -> dict[str, Any]:

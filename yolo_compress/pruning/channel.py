@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ import torch_pruning as tp
 from torch import nn
 
 from yolo_compress.analysis import bn_stats
-from yolo_compress.measure import count_params
+from yolo_compress.measure import count_params, gflops
 from yolo_compress.pruning import adapters
 from yolo_compress.pruning.importance import (
     METRICS,
@@ -310,3 +311,27 @@ class ChannelPruner:
 def prune_model(model: nn.Module, pruning_ratio: float = 0.3, importance_metric: str = "l1", **kwargs) -> PruningPlan:
     """Prune ``model`` in place with a ``ChannelPruner`` and return the plan."""
     return ChannelPruner(model, pruning_ratio, importance_metric, **kwargs).prune()
+
+
+RATIO_SEARCH_STEPS = 10  # bisection steps of ratio_for_flops: the ratio to within 0.001, on ~1 s pruned copies each
+
+
+def ratio_for_flops(model: nn.Module, target: float, imgsz: int, prune: Callable[[nn.Module, float], object],
+                    most: float = 0.95) -> float:
+    """The smallest channel pruning ratio whose pruned model keeps at most `target` of `model`'s GFLOPs at `imgsz`.
+
+    `prune(copy, ratio)` prunes a copy in place. Bisection over the ratio, since FLOPs fall as it grows (in steps:
+    round_to); each step prunes a fresh copy, the model itself is not touched. Torch-Pruning's pruners take a ratio,
+    not a FLOPs budget, hence the search. A target that even `most` cannot reach returns `most`."""
+    full = gflops(model, imgsz)
+
+    def kept(ratio: float) -> float:
+        copy = adapters.clean_copy(model)
+        prune(copy, ratio)
+        return gflops(copy, imgsz) / full
+
+    lo, hi = 0.0, most
+    for _ in range(RATIO_SEARCH_STEPS):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kept(mid) > target else (lo, mid)
+    return round(hi, 4)
