@@ -55,8 +55,9 @@ def test_channel_pruning_to_a_flops_target_finds_its_ratio(tmp_path, base_pt, ta
 
 
 @pytest.mark.slow
-def test_prune_command_taylor_uses_data(tmp_path, base_pt, synth_data):
-    run(["prune", f"model={base_pt}", "pruning_ratio=0.3", "importance_metric=taylor", f"data={synth_data}",
+def test_prune_command_taylor_uses_data(tmp_path, trained_pt, synth_data):
+    # A trained checkpoint as users have it: Ultralytics' loader freezes its parameters, Taylor needs their gradients.
+    run(["prune", f"model={trained_pt}", "pruning_ratio=0.3", "importance_metric=taylor", f"data={synth_data}",
          "imgsz=64", "batch=4", f"project={tmp_path / 'runs'}", "name=t"])
     assert (tmp_path / "runs" / "t" / "weights" / "pruned.pt").is_file()
 

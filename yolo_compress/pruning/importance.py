@@ -32,18 +32,26 @@ def accumulate_gradients(model: nn.Module, batches: Iterable[dict]) -> int:
     """Back-propagate the detection loss of ``batches`` so Taylor importance (|w * dL/dw|) can be read.
 
     Returns the number of batches used. The model is left in eval mode with gradients in ``.grad``, summed over
-    DDP ranks so every rank prunes the same channels.
+    DDP ranks so every rank prunes the same channels. A checkpoint loaded for inference has its parameters frozen
+    (Ultralytics' loaders set requires_grad False); they are unfrozen for the backward pass and frozen back after.
     """
     device = next(model.parameters()).device
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
     model.train()
     model.zero_grad(set_to_none=True)
     n = 0
-    for batch in batches:
-        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        batch["img"] = batch["img"].float() / 255
-        loss, _ = model.loss(batch)
-        loss.sum().backward()
-        n += 1
+    try:
+        for batch in batches:
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            batch["img"] = batch["img"].float() / 255
+            loss, _ = model.loss(batch)
+            loss.sum().backward()
+            n += 1
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
     if dist.is_available() and dist.is_initialized():  # DDP ranks saw different batches: agree on one ranking
         for p in model.parameters():
             if p.grad is not None:
