@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -136,14 +136,16 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd, *lr, *([f"nbs={nbs}"] if nbs else []))
 
 
-def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, **_) -> Path:
-    """The model auto chose, or when no candidate met the budget (auto exits 1) the best one it tried."""
+def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, auto_nbs: int = 0, **_) -> Path:
+    """The model auto chose, or when no candidate met the budget (auto exits 1) the best one it tried. `auto_nbs` > 0
+    passes nbs to auto (its reference and candidates alike)."""
     import json
 
-    run = out / "auto"
+    run = out / ("auto" + (f"_nbs{auto_nbs}" if auto_nbs else ""))
     if not (run / "auto.json").exists():
         subprocess.run([*CLI, "auto", f"model={base}", f"data={data}", "target_flops=0.5", "max_map_drop=0.01",
-                        f"epochs={budget}", f"imgsz={imgsz}", f"project={out}", "name=auto", "int8=False"])
+                        f"epochs={budget}", f"imgsz={imgsz}", f"project={out}", f"name={run.name}", "int8=False",
+                        *(f"{k}={v}" for k, v in STOCK.items()), *([f"nbs={auto_nbs}"] if auto_nbs else [])])
     summary = json.loads((run / "auto.json").read_text())
     if summary["chosen"]:
         return Path(summary["chosen"])
@@ -281,8 +283,9 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
             for seed in (seed_list(arm_seeds) if arm in {"ref", "flow"} else [0]):
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
-                label = (flow_label(v, seed) if arm == "flow" else arm if arm != "ref" else
-                         f"ref seed {seed}" + (f" nbs{v['ref_nbs']}" if v.get("ref_nbs") else ""))
+                label = (flow_label(v, seed) if arm == "flow" else
+                         f"ref seed {seed}" + (f" nbs{v['ref_nbs']}" if v.get("ref_nbs") else "") if arm == "ref" else
+                         "auto" + (f" nbs{v['auto_nbs']}" if v.get("auto_nbs") else "") if arm == "auto" else arm)
                 models[label] = (pt, time.perf_counter() - start)
     if not measure:  # arms trained side by side: measure later, alone, so that latency is not timed under load
         return
