@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def sparsity_lines(base: Path, out: Path) -> list[str]:
 
 
 def variants(flows: str | None, flow: dict) -> list[dict]:
-    """The flow settings to run: `flows="sparsity=5 seeds=0;sparsity=0 kd_alpha=0.2"` gives one arm per
+    """The flow (or ref) settings to run: `flows="sparsity=5 seeds=0;sparsity=0 kd_alpha=0.2"` gives one arm per
     `;`-separated set (each over the shared `key=value` flow arguments; `seeds=` there overrides the run's), else the
     shared arguments alone."""
     if not flows:
@@ -266,7 +266,7 @@ def flow_label(v: dict, seed: int) -> str:
 
 def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100, budget: int = 15,
          seeds: str | int = 0, arms: str = "ref,tp,flow,auto", stage: str = "all", measure: bool = True,
-         flows: str | None = None, **flow) -> None:
+         flows: str | None = None, refs: str | None = None, **flow) -> None:
     data_path = Path(data).resolve()
     base = baseline(data_path, model, imgsz, base_epochs)
     print(f"baseline: {base}")
@@ -277,9 +277,9 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
         flow["anchor"] = Path(flow["anchor"]).resolve()
     models: dict[str, tuple[Path, float]] = {"baseline (no extra epochs)": (base, 0.0)}
     for arm in str(arms).split(","):
-        for v in variants(flows, flow) if arm == "flow" else [flow]:
+        for v in variants(flows, flow) if arm == "flow" else variants(refs, flow) if arm == "ref" else [flow]:
             v = dict(v)
-            arm_seeds = v.pop("seeds", seeds)  # a flow variant may name its own seeds
+            arm_seeds = v.pop("seeds", seeds)  # a flow or ref variant may name its own seeds
             for seed in (seed_list(arm_seeds) if arm in {"ref", "flow"} else [0]):
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
@@ -291,7 +291,7 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
         return
     rows = measure_rows(models, data_path, imgsz, out / "onnx", flow.get("anchor", ANCHOR))
     settings = (f"Settings: model={model} data={data_path} imgsz={imgsz} base_epochs={base_epochs} budget={budget} "
-                f"seeds={seeds} flows={flows} flow={flow}; the measurements are from one run; mAP50-95 of each run's "
+                f"seeds={seeds} refs={refs} flows={flows} flow={flow}; the measurements are from one run; mAP50-95 of each run's "
                 "best.pt on the val split; latency: ORT CPU, batch 1, each file alone in its own process, median of "
                 "3 alternating rounds of 60 runs.")
     publish([*table(rows, imgsz, budget), "", settings, *sparsity_lines(base, out)], out / "results.md")
