@@ -10,7 +10,7 @@ SEED_DEFAULTS = {  # shared/seeds/000_bd2c18a451204c71.txt, "Configuration Param
     "pruning": False,
     "pruning_ratio": 0.3,
     "pruning_method": "channel",
-    "importance_metric": "l1",
+    "importance_metric": "l2",  # the seed said l1; l2 kept most on real photographs (docs/pruning.md, issue #17)
     "prune_at_epoch": 50,
     "distillation": False,
     "teacher_model": None,

@@ -118,7 +118,7 @@ class ChannelPruner:
         self,
         model: nn.Module,
         pruning_ratio: float = 0.3,
-        importance_metric: str = "l1",
+        importance_metric: str = "l2",
         preserve_shortcuts: bool = False,
         config_file: str | Path | None = "yolo26",
         round_to: int = 8,
@@ -308,7 +308,7 @@ class ChannelPruner:
         return PruningPlan(groups, layers, params_before, count_params(self.model))
 
 
-def prune_model(model: nn.Module, pruning_ratio: float = 0.3, importance_metric: str = "l1", **kwargs) -> PruningPlan:
+def prune_model(model: nn.Module, pruning_ratio: float = 0.3, importance_metric: str = "l2", **kwargs) -> PruningPlan:
     """Prune ``model`` in place with a ``ChannelPruner`` and return the plan."""
     return ChannelPruner(model, pruning_ratio, importance_metric, **kwargs).prune()
 

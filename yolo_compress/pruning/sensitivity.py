@@ -146,7 +146,7 @@ def masked_distortions(model: nn.Module, images: torch.Tensor, candidates: list[
     return results
 
 
-def channel_sensitivity(model: nn.Module, images: torch.Tensor, ratios=RATIOS, importance_metric: str = "l1",
+def channel_sensitivity(model: nn.Module, images: torch.Tensor, ratios=RATIOS, importance_metric: str = "l2",
                         round_to: int = 8) -> list[dict]:
     """Per channel group and ratio: distortion when only that group loses the channels the pruner would remove."""
     rows = []

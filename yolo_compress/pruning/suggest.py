@@ -76,7 +76,7 @@ def plan_of(taken: list[dict]) -> dict:
     return {"remove_blocks": removed, "layer_ratios": ratios, "tau": taken[-1]["distortion"] if taken else 0.0}
 
 
-def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str = "l1",
+def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str = "l2",
                   round_to: int = 8) -> tuple[list[dict], list[dict]]:
     """Block and channel-group sensitivity rows: the costly part of a plan, computed once for several targets."""
     blocks = LayerPruner(model, imgsz).sensitivity(images)
@@ -84,7 +84,7 @@ def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str =
                                                    round_to=round_to)
 
 
-def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l1",
+def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l2",
             round_to: int = 8, rows: tuple[list[dict], list[dict]] | None = None) -> tuple[dict, list[dict], list[dict]]:
     """Plan, block sensitivity rows and channel sensitivity rows for keeping ``target_flops`` of the GFLOPs.
 
