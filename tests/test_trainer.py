@@ -82,7 +82,7 @@ def test_trainer_strips_compression_args_before_ultralytics(synth_data, tmp_path
     t = CompressionTrainer(overrides={"model": "yolo26n.yaml", "data": str(synth_data), "pruning_ratio": 0.5,
                                       "project": str(tmp_path), "name": "t", **TRAIN_KW})
     assert t.compression.pruning_ratio == 0.5 and t.args.pruning_ratio == 0.5
-    assert t.compression.importance_metric == "l1"
+    assert t.compression.importance_metric == "l2"  # the spec default
 
 
 @pytest.mark.slow
