@@ -82,6 +82,12 @@ def test_candidates_are_channel_pruned_to_the_fraction_unless_suggest_plans_are_
     assert auto.prune_stage({"candidates": "suggest"}, tmp_path, 0.5, None) == {"plan": str(tmp_path / "plan0.5.yaml")}
 
 
+def test_candidates_step_every_batch_unless_nbs_or_an_automatic_batch_is_set():
+    assert auto.step_every_batch({"batch": 8}) == {"nbs": 8}
+    assert auto.step_every_batch({}) == {"nbs": 16}  # Ultralytics' default batch
+    assert auto.step_every_batch({"batch": 8, "nbs": 32}) == {} and auto.step_every_batch({"batch": -1}) == {}
+
+
 def test_argument_errors_name_the_argument(tmp_path):
     pt = tmp_path / "m.pt"
     pt.write_bytes(b"x")
@@ -124,6 +130,9 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert prune["target_flops"] == 0.6 and prune["importance_metric"] == "l2" and "prune_head" not in prune
     recipe = yaml.safe_load((tmp_path / "auto" / "flops60" / "stage2_finetune" / "args.yaml").read_text())
     assert recipe["teacher_model"] == str(trained_pt) and recipe["distill_alpha"] == 0.2
+    assert recipe["nbs"] == 8  # an optimizer step every batch (batch 8) for the pruned candidate
+    ref_args = yaml.safe_load((tmp_path / "auto" / "reference" / "stage1_finetune" / "args.yaml").read_text())
+    assert ref_args["nbs"] == 64  # the reference keeps Ultralytics' default
     reference = tmp_path / "auto" / "reference" / "stage1_finetune" / "weights" / "best.pt"
     assert summary["reference"]["artifact"] == str(reference)  # judged against the input fine-tuned alike
     assert measure.count_params(measure.load_model(reference)) == measure.count_params(measure.load_model(trained_pt))
