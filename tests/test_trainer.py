@@ -86,8 +86,9 @@ def test_trainer_strips_compression_args_before_ultralytics(synth_data, tmp_path
 
 
 @pytest.mark.slow
-def test_cpu_training_uses_every_core(synth_data, tmp_path):
+def test_cpu_training_uses_every_core(synth_data, tmp_path, monkeypatch):
     """Ultralytics leaves one core for data-loading workers that it then disables on CPU; the trainer takes it back."""
+    monkeypatch.delenv("YOLO_COMPRESS_THREADS", raising=False)  # set per worker when the suite runs on xdist
     tr = CompressionTrainer(overrides={"model": "yolo26n.yaml", "data": str(synth_data), "device": "cpu",
                                        "project": str(tmp_path), **TRAIN_KW})
     before = torch.get_num_threads()
