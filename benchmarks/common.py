@@ -69,3 +69,14 @@ def publish(lines: list[str], path: Path) -> str:
     path.write_text(text + "\n")
     print(text)
     return text
+
+
+def cpu_line() -> str:
+    """This CPU for a benchmark's header: model name, core count and the instruction sets INT8 kernels use."""
+    from yolo_compress.quantize.cpu import cpu_flags, describe
+
+    name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    wanted = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    return (f"{name}, {os.cpu_count()} cores, flags: {' '.join(f for f in wanted if f in cpu_flags()) or 'none'} "
+            f"({describe()})")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import key_value_args  # noqa: E402
+from benchmarks.common import cpu_line, key_value_args  # noqa: E402
 
 # Run in a fresh interpreter per file: profile `runs` inferences, print {op: [us...]}, {block: us}, node counts.
 CHILD = r"""
@@ -75,15 +75,13 @@ def table(title: str, rows: dict[str, dict[str, float]], files: list[str], top: 
 
 
 def main(files: list[str], imgsz: int = 320, runs: int = 200, out: str | None = None) -> None:
-    from yolo_compress.quantize.cpu import describe
-
     names = [Path(f).name for f in files]
     results = {n: profile(Path(f), imgsz, runs) for n, f in zip(names, files)}
     counts = ["| node type in ORT's optimized graph | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     kinds = sorted({k for n in names for k in results[n]["nodes"]}, key=lambda k: -max(results[n]["nodes"].get(k, 0)
                                                                                       for n in names))
     counts += [f"| {k} | " + " | ".join(str(results[n]["nodes"].get(k, 0)) for n in names) + " |" for k in kinds]
-    md = [f"CPU: {describe()}; imgsz {imgsz}, batch 1, {runs} profiled runs per file, each file alone in its own "
+    md = [f"CPU: {cpu_line()}; imgsz {imgsz}, batch 1, {runs} profiled runs per file, each file alone in its own "
           f"process (`python benchmarks/ort_profile.py {' '.join(files)} imgsz={imgsz} runs={runs}`).", "",
           *table("op type", {n: results[n]["ops"] for n in names}, names, 20), "",
           *table("block", {n: results[n]["blocks"] for n in names}, names, 30), "", *counts]
