@@ -14,7 +14,11 @@ import yaml
 
 from yolo_compress.files import scratch_dir
 from yolo_compress.quantize.calibration import LetterboxReader
-from yolo_compress.quantize.graph import decode_tail
+from yolo_compress.quantize.graph import decode_tail, head_nodes
+
+
+PRESETS = {"mixed": lambda nncf: nncf.QuantizationPreset.MIXED,
+           "performance": lambda nncf: nncf.QuantizationPreset.PERFORMANCE}  # nncf is imported only when used
 
 
 def require_openvino():
@@ -35,20 +39,26 @@ def _metadata(fp32: Path) -> dict:
     return {k: (yaml.safe_load(v) if k in {"names", "imgsz", "stride", "batch", "channels"} else v) for k, v in props.items()}
 
 
-def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader) -> Path:
-    """INT8 OpenVINO IR from the FP32 ONNX, calibrated on the same letterboxed images as the ONNX Runtime path."""
+def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader, preset: str = "mixed",
+                      fast_bias_correction: bool = True, float_head: bool = False) -> Path:
+    """INT8 OpenVINO IR from the FP32 ONNX, calibrated on the same letterboxed images as the ONNX Runtime path.
+
+    The settings of NNCF's YOLO26 example are the defaults: preset MIXED (symmetric weights, asymmetric activations),
+    the decode tail kept float; `float_head` keeps the whole Detect head float (the only branch an exported YOLO26
+    runs is its one2one head), `fast_bias_correction=False` runs NNCF's full bias correction
+    (benchmarks/openvino_int8.py measures each)."""
     ov, nncf = require_openvino()
-    tail = decode_tail(onnx.load(str(fp32), load_external_data=False).graph)
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    floating = head_nodes(graph) if float_head else decode_tail(graph)
     model = ov.convert_model(str(fp32))
     # OpenVINO names converted ops after their ONNX output tensors; match both the node and its outputs.
     names = {op.get_friendly_name() for op in model.get_ops()}
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    tail_outputs = {o for n in graph.node if n.name in tail for o in n.output}
-    ignored = sorted(names & (tail | tail_outputs))
+    floating_outputs = {o for n in graph.node if n.name in floating for o in n.output}
+    ignored = sorted(names & (floating | floating_outputs))
     dataset = nncf.Dataset(range(len(reader)), lambda i: reader.image(i))
     qmodel = nncf.quantize(
-        model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(reader),
-        ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+        model, dataset, preset=PRESETS[preset](nncf), subset_size=len(reader),
+        fast_bias_correction=fast_bias_correction, ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(dest.parent) as tmp:
