@@ -1,4 +1,4 @@
-"""Which nodes to keep in float: INT8 variants of one checkpoint, each timed interleaved with FP32 and validated.
+"""Which nodes to keep in float: INT8 variants of one checkpoint, each timed beside FP32 and validated.
 
 Usage (after benchmarks/train_quantize_models.py):
   YOLO_OFFLINE=1 PYTHONPATH=. python benchmarks/quantization_node_sets.py --pt runs/bench_quantize/yolo26n_320/weights/best.pt --imgsz 320
@@ -8,6 +8,10 @@ Variants (all U8S8 QDQ, per-channel, minmax on the same calibration images as be
   head       + every node of the Detect head float (decode tail included)
   attention_head        the attention and head sets together
   attention_percentile  the attention set with percentile calibration
+  attention_head_silu   the attention and head sets, and every SiLU (x * sigmoid(x)) float: ORT otherwise runs it as
+                        QLinearSigmoid + QLinearMul (benchmarks/ort_profile.py shows what that costs)
+--out DIR keeps the variants' ONNX files there (for benchmarks/ort_profile.py); latency: each file alone in its own
+process (yolo_compress.latency).
 """
 
 from __future__ import annotations
@@ -22,12 +26,23 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import onnx
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-from yolo_compress.measure import evaluate, latency
+from yolo_compress import latency
+from yolo_compress.measure import evaluate
 from yolo_compress.quantize.calibration import CALIB_STRIDE, calibration_reader
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_prefix
 from yolo_compress.quantize.onnx_quant import CALIBRATION, compact_qdq_names, export_fp32, preprocess, save_with_metadata
 
-VARIANTS = ("tail", "attention", "head", "attention_head", "attention_percentile")
+VARIANTS = ("tail", "attention", "head", "attention_head", "attention_percentile", "attention_head_silu")
+
+
+def silu_nodes(graph: onnx.GraphProto) -> set[str]:
+    """The Sigmoid and Mul nodes of every SiLU, x * sigmoid(x)."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return {name for n in graph.node if n.op_type == "Sigmoid" for m in consumers.get(n.output[0], [])
+            if m.op_type == "Mul" and n.input[0] in m.input for name in (n.name, m.name)}
 
 
 def float_sets(graph: onnx.GraphProto) -> dict[str, tuple[set[str], str]]:
@@ -35,7 +50,8 @@ def float_sets(graph: onnx.GraphProto) -> dict[str, tuple[set[str], str]]:
     tail, attn = decode_tail(graph), attention_nodes(graph)
     head = {n.name for n in graph.node if n.name.startswith(head_prefix(graph))}
     return {"tail": (tail, "minmax"), "attention": (tail | attn, "minmax"), "head": (tail | head, "minmax"),
-            "attention_head": (tail | attn | head, "minmax"), "attention_percentile": (tail | attn, "percentile")}
+            "attention_head": (tail | attn | head, "minmax"), "attention_percentile": (tail | attn, "percentile"),
+            "attention_head_silu": (tail | attn | head | silu_nodes(graph), "minmax")}
 
 
 def main() -> None:
@@ -46,9 +62,11 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.5)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--out", default=None, help="keep the variants' ONNX files in this folder")
     opt = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yc_nodesets_") as tmp:
-        tmp = Path(tmp)
+        tmp = Path(tmp) if opt.out is None else Path(opt.out)
+        tmp.mkdir(parents=True, exist_ok=True)
         fp32 = export_fp32(Path(opt.pt), opt.imgsz, tmp / "fp32.onnx")
         pre = preprocess(fp32, tmp / "pre.onnx")
         reader = calibration_reader(opt.data, opt.imgsz, opt.fraction)
@@ -65,7 +83,7 @@ def main() -> None:
                 extra_options={"CalibStridedMinMax": CALIB_STRIDE},
             )
             paths[name] = save_with_metadata(compact_qdq_names(onnx.load(str(out))), fp32, out)
-        times = latency([fp32, *paths.values()], imgsz=opt.imgsz, runs=opt.runs, warmup=5)
+        times = latency.alone([str(fp32), *map(str, paths.values())], imgsz=opt.imgsz, runs=opt.runs)
         rows = {"fp32": (times[0], evaluate(fp32, opt.data, imgsz=opt.imgsz, batch=1)["map50_95"])}
         for (name, path), ms in zip(paths.items(), times[1:]):
             rows[name] = (ms, evaluate(path, opt.data, imgsz=opt.imgsz, batch=1)["map50_95"])
