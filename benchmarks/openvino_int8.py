@@ -3,10 +3,10 @@
 From one FP32 ONNX export of MODEL and one set of calibration images (DATA's train split), builds an OpenVINO INT8
 model per variant, then reports mAP50-95 on DATA's val split and latency, every model alone in its own process,
 alternating over rounds (yolo_compress.latency), beside ONNX Runtime FP32 and OpenVINO at its default precision:
-  default    preset MIXED, decode tail float, fast bias correction (NNCF's YOLO26 example; what `quantize` writes)
-  full_bc    the same with NNCF's full bias correction (fast_bias_correction=False)
-  head       the whole Detect head float
-  perf       preset PERFORMANCE (symmetric activations)
+  example       preset MIXED, decode tail float, fast bias correction (NNCF's YOLO26 example)
+  full_bc       the same with NNCF's full bias correction (what `quantize format=openvino` writes)
+  example_head  example with the whole Detect head float
+  example_perf  example with preset PERFORMANCE (symmetric activations)
 Artifacts are written under OUT (a run folder outside the repository); a variant already built is reused.
 
 Usage: python benchmarks/openvino_int8.py MODEL.pt DATA.yaml OUT [imgsz=320] [fraction=1.0] [runs=100] [rounds=5]
@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import cpu_line, key_value_args  # noqa: E402
 
-VARIANTS = {"default": {}, "full_bc": {"fast_bias_correction": False}, "head": {"float_head": True},
-            "perf": {"preset": "performance"}}
+EXAMPLE = {"preset": "mixed", "fast_bias_correction": True, "float_head": False}
+VARIANTS = {"example": EXAMPLE, "full_bc": {**EXAMPLE, "fast_bias_correction": False},
+            "example_head": {**EXAMPLE, "float_head": True}, "example_perf": {**EXAMPLE, "preset": "performance"}}
 
 
 def main(model: str, data: str, out: str, imgsz: int = 320, fraction: float = 1.0, runs: int = 100,
