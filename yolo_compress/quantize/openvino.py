@@ -52,10 +52,11 @@ def quantize_openvino(fp32: Path, dest: Path, reader: LetterboxReader, preset: s
     graph = onnx.load(str(fp32), load_external_data=False).graph
     floating = head_nodes(graph) if float_head else decode_tail(graph)
     model = ov.convert_model(str(fp32))
-    # OpenVINO names converted ops after their ONNX output tensors; match both the node and its outputs.
+    # OpenVINO names a converted op after its ONNX node or output tensor, a convolution "<node>/WithoutBiases" (its
+    # bias becomes a separate Add): match all three.
     names = {op.get_friendly_name() for op in model.get_ops()}
     floating_outputs = {o for n in graph.node if n.name in floating for o in n.output}
-    ignored = sorted(names & (floating | floating_outputs))
+    ignored = sorted(n for n in names if n in floating | floating_outputs or n.removesuffix("/WithoutBiases") in floating)
     dataset = nncf.Dataset(range(len(reader)), lambda i: reader.image(i))
     qmodel = nncf.quantize(
         model, dataset, preset=PRESETS[preset](nncf), subset_size=len(reader),
