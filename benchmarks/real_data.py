@@ -27,6 +27,7 @@ import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -196,13 +197,29 @@ def _measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int,
     onnx = {label: onnx_of(pt, imgsz, folder) for label, (pt, _) in models.items()}
     from yolo_compress import latency
 
-    ms = dict(zip(onnx, latency.alone(list(onnx.values()), imgsz, runs=60)))
+    ms = dict(zip(onnx, latency.alone(list(onnx.values()), imgsz, runs=LATENCY_RUNS, rounds=LATENCY_ROUNDS)))
     rows = []
     for label, (pt, seconds) in models.items():
         model = measure.load_model(pt)
         rows.append({"label": label, "params": measure.count_params(model), "gflops": measure.gflops(model, imgsz),
-                     "ms": ms[label], "map": measure.evaluate(pt, str(data), imgsz)["map50_95"], "seconds": seconds})
+                     "ms": ms[label], "map": measure.evaluate(pt, str(data), imgsz)["map50_95"],
+                     "seconds": seconds or recorded_seconds(label, pt)})
     return rows
+
+
+LATENCY_RUNS, LATENCY_ROUNDS = 100, 5
+
+
+def recorded_seconds(label: str, pt: Path) -> float:
+    """Wall time of an arm trained by an earlier invocation, from its run folder's files: a training run from its
+    args.yaml (written at the start) to its results.csv (rewritten every epoch); auto from its first file to
+    auto.json. Includes the time runs side by side with YOLO_COMPRESS_THREADS=1 slowed each other."""
+    if label.startswith("auto"):
+        run = next(p for p in pt.parents if (p / "auto.json").exists())
+        return (run / "auto.json").stat().st_mtime - min(f.stat().st_mtime for f in run.rglob("args.yaml"))
+    run = pt.parent.parent
+    start, end = run / "args.yaml", run / "results.csv"
+    return end.stat().st_mtime - start.stat().st_mtime if start.exists() and end.exists() else 0.0
 
 
 def arm_of(label: str) -> str:
@@ -215,11 +232,14 @@ def table(rows: list[dict], imgsz: int, budget: int) -> list[str]:
     base = rows[0]
     refs = [r["map"] for r in rows if arm_of(r["label"]) == "ref"] or [base["map"]]
     ref = sum(refs) / len(refs)
+    # Every unpruned run has the baseline's architecture: the median of their latencies is the reference time.
+    base_ms = statistics.median(r["ms"] for r in rows if r["params"] == base["params"])
     lines = [f"| arm ({budget} extra epochs) | params | GFLOPs@{imgsz} (share) | ORT ms@{imgsz} | speed-up "
-             f"| mAP50-95 | vs ref (pt) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             f"| mAP50-95 | vs ref (pt) | wall time |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['label']} | {r['params']:,} | {r['gflops']:.2f} ({r['gflops'] / base['gflops']:.0%}) | "
-                     f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f}x | {r['map']:.4f} | {100 * (r['map'] - ref):+.2f} |")
+                     f"{r['ms']:.2f} | {base_ms / r['ms']:.2f}x | {r['map']:.4f} | {100 * (r['map'] - ref):+.2f} | "
+                     f"{r['seconds'] / 60:.0f} min |")
     lines += ["", "| arm, mean over its seeds | runs | mAP50-95 | vs ref (pt) |", "|---|---:|---:|---:|"]
     for arm in dict.fromkeys(arm_of(r["label"]) for r in rows):
         maps = [r["map"] for r in rows if arm_of(r["label"]) == arm]
@@ -293,7 +313,9 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
     settings = (f"Settings: model={model} data={data_path} imgsz={imgsz} base_epochs={base_epochs} budget={budget} "
                 f"seeds={seeds} refs={refs} flows={flows} flow={flow}; the measurements are from one run; mAP50-95 of each run's "
                 "best.pt on the val split; latency: ORT CPU, batch 1, each file alone in its own process, median of "
-                "3 alternating rounds of 60 runs.")
+                f"{LATENCY_ROUNDS} alternating rounds of {LATENCY_RUNS} runs; speed-up against the median latency of "
+                "the unpruned runs (one architecture); wall time of each arm's training (runs trained side by side "
+                "with one thread each are slower than alone).")
     publish([*table(rows, imgsz, budget), "", settings, *sparsity_lines(base, out)], out / "results.md")
 
 
