@@ -24,7 +24,7 @@ a pruned model recovering in a few epochs gained from the extra steps (+1.3 and 
 0 and 1), the unpruned reference did not (STEPS_WHY).
 
 With `target_latency_ms` the first rung is found by timing: latency does not depend on the weights, so untrained
-pruned copies at every FLOPs fraction are exported and timed (ONNX Runtime, interleaved with the input model), and the
+pruned copies at every FLOPs fraction are exported and timed (ONNX Runtime, each alone beside the input model), and the
 largest fraction that meets the target starts the ladder.
 """
 
