@@ -203,7 +203,7 @@ def _measure_rows(models: dict[str, tuple[Path, float]], data: Path, imgsz: int,
         model = measure.load_model(pt)
         rows.append({"label": label, "params": measure.count_params(model), "gflops": measure.gflops(model, imgsz),
                      "ms": ms[label], "map": measure.evaluate(pt, str(data), imgsz)["map50_95"],
-                     "seconds": seconds or recorded_seconds(label, pt)})
+                     "seconds": recorded_seconds(label, pt) or seconds})
     return rows
 
 
@@ -211,9 +211,10 @@ LATENCY_RUNS, LATENCY_ROUNDS = 100, 5
 
 
 def recorded_seconds(label: str, pt: Path) -> float:
-    """Wall time of an arm trained by an earlier invocation, from its run folder's files: a training run from its
-    args.yaml (written at the start) to its results.csv (rewritten every epoch); auto from its first file to
-    auto.json. Includes the time runs side by side with YOLO_COMPRESS_THREADS=1 slowed each other."""
+    """Wall time of an arm's training, from its run folder's files (the arm may have been trained by an earlier
+    invocation): a training run from its args.yaml (written at the start) to its results.csv (rewritten every
+    epoch); auto from its first file to auto.json. Includes the time runs side by side with YOLO_COMPRESS_THREADS=1
+    slowed each other. 0 when the folder does not tell."""
     if label.startswith("auto"):
         run = next(p for p in pt.parents if (p / "auto.json").exists())
         return (run / "auto.json").stat().st_mtime - min(f.stat().st_mtime for f in run.rglob("args.yaml"))
