@@ -20,7 +20,7 @@ temperature 1): on real photographs (benchmarks/real_data.py, vehicles, YOLO26n 
 scored 0.1719 and 0.1682 mAP50-95 against 0.1493 and 0.1434 without, for seeds 0 and 1 (docs/pruning.md); issue
 #17's heavier setting (alpha 0.7, temperature 4, a loss that dwarfed the detection loss) had cost 5 points.
 auto.json records this. The candidates also take an optimizer step every batch (nbs = batch, unless nbs is given):
-a pruned model recovering in a few epochs gained from the extra steps (+1.3 and +1.9 points with distillation, seeds
+a pruned model recovering in a few epochs gained from the extra steps (+1.3 and +2.0 points with distillation, seeds
 0 and 1), the unpruned reference did not (STEPS_WHY).
 
 With `target_latency_ms` the first rung is found by timing: latency does not depend on the weights, so untrained
@@ -63,7 +63,7 @@ DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, tempera
 # Candidates (not the reference) take an optimizer step every batch (step_every_batch).
 STEPS_WHY = ("an optimizer step every batch (nbs = batch) for the pruned candidates: with 15 epochs on 439 images the "
              "stock nbs 64 gives ~7 steps per epoch; nbs 16 lifted a 50 % FLOPs YOLO26n by +2.7 points mAP50-95 "
-             "without distillation and +1.3 / +1.9 with it (seeds 0 / 1), while the unpruned reference did not gain "
+             "without distillation and +1.3 / +2.0 with it (seeds 0 / 1), while the unpruned reference did not gain "
              "(-0.6, seed 0) (benchmarks/real_data.py, docs/pruning.md)")
 
 
