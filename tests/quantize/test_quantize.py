@@ -258,3 +258,18 @@ def test_a_broken_model_is_named_by_the_users_path(tmp_path):
     with pytest.raises(CheckpointError, match=f"model={pt}"):
         quantize(pt, data=None, int8=False, half=True, val=False, imgsz=IMGSZ)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.pt"]
+
+
+@pytest.mark.slow
+def test_openvino_int8_loads_in_stock_ultralytics_and_is_timed_beside_ort(trained_pt, synth_data, tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from ultralytics import YOLO
+
+    pt = tmp_path / "m.pt"
+    shutil.copy(trained_pt, pt)
+    report = quantize(pt, data=synth_data, imgsz=IMGSZ, format="openvino", runs=5, val=False, project=str(tmp_path))
+    folder = Path(report["artifacts"]["int8_openvino"]["path"])
+    assert folder.is_dir() and (folder / "metadata.yaml").exists()
+    assert set(report["runtimes"]) == {"fp32_openvino"} and report["fastest"] in {"fp32", "int8_openvino", "fp32_openvino"}
+    YOLO(str(folder), task="detect").predict(np.zeros((IMGSZ, IMGSZ, 3), np.uint8), imgsz=IMGSZ, verbose=False)
