@@ -122,14 +122,12 @@ class InputSensitivity:
 
     def model(self):
         """The input model in FP32 eval mode, loaded once (never pruned itself: candidates prune copies)."""
-        from yolo_compress import checkpoints
-        from yolo_compress.device import select
+        from yolo_compress.pruning.suggest import load_fp32
 
         if self._loaded is not None:
             return self._loaded[0]
         if self._model is None:
-            model, _ = checkpoints.load(Path(str(self.args["model"])), device=select(self.args["device"]))
-            self._model = model.float().eval()
+            self._model = load_fp32(Path(str(self.args["model"])), self.args["device"])
         return self._model
 
     def loaded(self) -> tuple[Any, Any, tuple[list[dict], list[dict]]]:

@@ -117,10 +117,15 @@ def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importanc
     return {**plan, "gflops_kept": round(frac, 4)}, blocks, channels
 
 
+def load_fp32(src: Path, device: str | None) -> nn.Module:
+    """The checkpoint's model in FP32 eval mode on `device` (default CPU)."""
+    model, _ = checkpoints.load(src, device=select(device))
+    return model.float().eval()
+
+
 def load_input(src: Path, data: str | None, imgsz: int, device: str | None) -> tuple[nn.Module, torch.Tensor]:
     """The checkpoint's model in FP32 eval mode and its calibration images, on `device` (default CPU)."""
-    model, _ = checkpoints.load(src, device=select(device))
-    model = model.float().eval()
+    model = load_fp32(src, device)
     return model, sensitivity.calibration_images(data, imgsz, device=next(model.parameters()).device)
 
 
