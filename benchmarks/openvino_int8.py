@@ -30,14 +30,14 @@ def main(model: str, data: str, out: str, imgsz: int = 320, fraction: float = 1.
          rounds: int = 5) -> None:
     from yolo_compress import latency, measure
     from yolo_compress.quantize.calibration import calibration_reader
-    from yolo_compress.quantize.onnx_quant import export_fp32
+    from yolo_compress.measure import export_onnx
     from yolo_compress.quantize.openvino import quantize_openvino
 
     folder = Path(out).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     fp32 = folder / "model.onnx"
     if not fp32.exists():
-        export_fp32(Path(model), imgsz, fp32)  # from a copy: nothing is written beside the user's file
+        export_onnx(Path(model), imgsz, fp32)  # from a copy: nothing is written beside the user's file
     reader = calibration_reader(data, imgsz, fraction)
     built = {}
     for name, options in VARIANTS.items():

@@ -23,7 +23,8 @@ from ultralytics import YOLO
 from yolo_compress.measure import evaluate, file_size_mb, latency
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe
-from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
+from yolo_compress.measure import export_onnx
+from yolo_compress.quantize.onnx_quant import convert_fp16, quantize_int8, quantize_weights_dynamic
 
 
 def checkpoint(root: Path, model: str, imgsz: int) -> Path:
@@ -38,7 +39,7 @@ def run_one(pt: Path, data: Path, imgsz: int, work: Path, fraction: float, runs:
     for d in (ours_dir, ultra_dir):
         d.mkdir(parents=True, exist_ok=True)
         shutil.copy2(pt, d / "best.pt")
-    fp32 = export_fp32(ours_dir / "best.pt", imgsz, ours_dir / "best.onnx")
+    fp32 = export_onnx(ours_dir / "best.pt", imgsz, ours_dir / "best.onnx")
     reader = calibration_reader(data, imgsz, fraction)
     accuracy = lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]  # as `yolo-compress quantize` chooses
     ours, record = quantize_int8(fp32, ours_dir / "best_int8.onnx", reader, imgsz, accuracy=accuracy)

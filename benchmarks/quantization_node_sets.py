@@ -30,7 +30,8 @@ from yolo_compress import latency
 from yolo_compress.measure import evaluate
 from yolo_compress.quantize.calibration import CALIB_STRIDE, calibration_reader
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_prefix
-from yolo_compress.quantize.onnx_quant import CALIBRATION, compact_qdq_names, export_fp32, preprocess, save_with_metadata
+from yolo_compress.measure import export_onnx
+from yolo_compress.quantize.onnx_quant import CALIBRATION, compact_qdq_names, preprocess, save_with_metadata
 
 VARIANTS = ("tail", "attention", "head", "attention_head", "attention_percentile", "attention_head_silu")
 
@@ -67,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="yc_nodesets_") as tmp:
         tmp = Path(tmp) if opt.out is None else Path(opt.out)
         tmp.mkdir(parents=True, exist_ok=True)
-        fp32 = export_fp32(Path(opt.pt), opt.imgsz, tmp / "fp32.onnx")
+        fp32 = export_onnx(Path(opt.pt), opt.imgsz, tmp / "fp32.onnx")
         pre = preprocess(fp32, tmp / "pre.onnx")
         reader = calibration_reader(opt.data, opt.imgsz, opt.fraction)
         sets = float_sets(onnx.load(str(pre), load_external_data=False).graph)

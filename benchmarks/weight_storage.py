@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from yolo_compress.measure import file_size_mb, latency
+from yolo_compress.measure import export_onnx, file_size_mb, latency
 from yolo_compress.quantize import onnx_quant, weight_storage
 from yolo_compress.quantize.calibration import calibration_reader
 
@@ -59,7 +59,7 @@ def main() -> None:
     variants = {"fp32_weights": lambda model, nodes: 0, "dequantize": dequantize_variant, "cast_mul": store}
     with tempfile.TemporaryDirectory(prefix="yc_ws_") as tmp:
         tmp = Path(tmp)
-        fp32 = onnx_quant.export_fp32(a.pt, a.imgsz, tmp / "fp32.onnx")
+        fp32 = export_onnx(a.pt, a.imgsz, tmp / "fp32.onnx")
         pre = onnx_quant.preprocess(fp32, tmp / "pre.onnx")
         reader = calibration_reader(a.data, a.imgsz, a.fraction)
         paths = {"fp32": fp32}

@@ -20,6 +20,7 @@ from torch import nn
 from ultralytics.utils.torch_utils import get_flops
 
 from yolo_compress import checkpoints
+from yolo_compress.files import atomic_path, scratch_dir
 
 Target = nn.Module | str | Path
 
@@ -101,20 +102,28 @@ def latency(targets: list[Target], imgsz: int = 640, runs: int = 50, warmup: int
     return [statistics.median(t) for t in times]
 
 
+def export_onnx(pt: Path, imgsz: int, dest: Path) -> Path:
+    """FP32 ONNX through Ultralytics' own exporter (metadata, names, stride embedded), from a copy of the .pt so the
+    input checkpoint and any file next to it are never written; `dest` appears only when complete."""
+    from ultralytics import YOLO
+
+    with scratch_dir(dest.parent) as tmp:
+        copy = tmp / Path(pt).name
+        shutil.copy2(pt, copy)
+        out = Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
+        with atomic_path(dest) as part:
+            shutil.copy2(out, part)
+    return dest
+
+
 def onnx_for(artifact: Path, imgsz: int, work_dir: Path, name: str) -> Path:
-    """The artifact itself if ONNX, else its FP32 ONNX export at imgsz by Ultralytics' exporter, made from a copy in
-    work_dir (the exporter writes beside its input, and an input is never written to)."""
+    """The artifact itself if ONNX, else its FP32 ONNX export at imgsz in work_dir (made once, then reused)."""
     if is_onnx(artifact):
         return Path(artifact)
     onnx = work_dir / f"{name}_{imgsz}.onnx"
     if not onnx.exists():
-        from ultralytics import YOLO
-
         work_dir.mkdir(parents=True, exist_ok=True)
-        copy = work_dir / f"{name}_{imgsz}.pt"
-        shutil.copyfile(artifact, copy)
-        YOLO(str(copy)).export(format="onnx", imgsz=imgsz, verbose=False)
-        copy.unlink()
+        export_onnx(Path(artifact), imgsz, onnx)
     return onnx
 
 

@@ -13,10 +13,10 @@ from yolo_compress import checkpoints
 from yolo_compress.cfg import ArgumentError
 from yolo_compress.files import clean_stale
 from yolo_compress import latency
-from yolo_compress.measure import evaluate, file_size_mb
+from yolo_compress.measure import evaluate, export_onnx, file_size_mb
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe as describe_cpu
-from yolo_compress.quantize.onnx_quant import convert_fp16, export_fp32, quantize_int8, quantize_weights_dynamic
+from yolo_compress.quantize.onnx_quant import convert_fp16, quantize_int8, quantize_weights_dynamic
 
 
 def checkpoint_imgsz(pt: Path) -> int:
@@ -97,7 +97,7 @@ def quantize(
     reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
     dest = destinations(pt, output, int8, half, dynamic, format)
     clean_stale(dest["fp32"].parent)  # what a killed run left in the output folder
-    fp32 = export_fp32(pt, imgsz, dest["fp32"])
+    fp32 = export_onnx(pt, imgsz, dest["fp32"])
     artifacts: dict[str, Path] = {"fp32": fp32}
     info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
     if int8 and format == "onnx":

@@ -6,7 +6,6 @@ with which settings, and writes every file atomically next to (never over) the i
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,20 +98,6 @@ def save_with_metadata(model: onnx.ModelProto, reference: Path, dest: Path) -> P
     copy_metadata(onnx.load(str(reference), load_external_data=False), model)
     with atomic_path(dest) as tmp:
         onnx.save(model, str(tmp))
-    return dest
-
-
-def export_fp32(pt: Path, imgsz: int, dest: Path) -> Path:
-    """FP32 ONNX through Ultralytics' own exporter (metadata, names, stride embedded), from a copy of the .pt so the
-    input checkpoint and any file next to it are never written."""
-    from ultralytics import YOLO
-
-    with scratch_dir(dest.parent) as tmp:
-        copy = tmp / pt.name
-        shutil.copy2(pt, copy)
-        out = Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
-        with atomic_path(dest) as part:
-            shutil.copy2(out, part)
     return dest
 
 
