@@ -33,12 +33,20 @@ def test_search_tries_the_target_then_bisects_the_rest_of_the_ladder():
     rungs = [0.5, 0.6, 0.7, 0.8, 0.9]
     calls, evaluate = _recorder({0.5: 0.30, 0.6: 0.38, 0.7: 0.395, 0.8: 0.40, 0.9: 0.41})
     chosen, tried = auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)
-    assert chosen == 0.7 and calls == [0.5, 0.7, 0.6]  # 0.8 and 0.9 never trained
-    assert tried == [(0.5, 0.30), (0.7, 0.395), (0.6, 0.38)]
+    # 0.8 and 0.9 never trained; 0.6 neither: the line from (0.5, 0.30) to (0.7, 0.395) gives it 0.3475 < 0.39
+    assert chosen == 0.7 and calls == [0.5, 0.7] and tried == [(0.5, 0.30), (0.7, 0.395)]
+    calls, evaluate = _recorder({0.5: 0.385, 0.6: 0.392, 0.7: 0.398})
+    chosen, tried = auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)
+    assert chosen == 0.6 and calls == [0.5, 0.7, 0.6]  # the line gives 0.6 0.3915, within budget: trained
     calls, evaluate = _recorder({0.5: 0.395})
     assert auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)[0] == 0.5 and calls == [0.5]
     calls, evaluate = _recorder({0.5: 0.1, 0.7: 0.2, 0.8: 0.3, 0.9: 0.395})
     assert auto.search(rungs, evaluate, reference=0.40, max_map_drop=0.01)[0] == 0.9 and calls == [0.5, 0.7, 0.8, 0.9]
+
+
+def test_predicted_within_reads_the_line_between_two_measured_rungs():
+    assert auto.predicted_within(0.6, (0.5, 0.30), (0.7, 0.40), floor=0.35)
+    assert not auto.predicted_within(0.6, (0.5, 0.30), (0.7, 0.40), floor=0.351)
 
 
 def test_search_without_a_candidate_in_budget_returns_none_and_every_try():
@@ -151,3 +159,12 @@ def test_int8_is_shipped_only_when_it_is_faster_than_its_fp32_model():
     chosen, note = auto.faster_of(Path("c/int8.onnx"), rows)
     assert chosen == Path("c/best.pt") and "1.02x its speed" in note
     assert auto.faster_of(Path("c/best.pt"), rows) == (Path("c/best.pt"), None)
+
+
+def test_a_rung_that_prunes_to_trained_widths_is_not_trained_again():
+    trained = []
+    trials = auto.Trials(lambda f: trained.append(f) or Path(f"flops{f}.pt"), lambda pt: 0.3,
+                         lambda f: ("narrow",) if f <= 0.6 else ("wide",))
+    assert [trials(f) for f in (0.5, 0.6, 0.7)] == [0.3, 0.3, 0.3]
+    assert trained == [0.5, 0.7]  # 0.6 kept the same widths as 0.5
+    assert trials.same_as == {0.6: 0.5} and trials.artifacts[0.6] == Path("flops0.5.pt")

@@ -12,7 +12,8 @@ It is judged against the fair reference: the input model fine-tuned for the same
 fully converged gains from those epochs too, so comparing with the input itself would flatter every candidate). The
 target fraction is tried first; if it breaks the `max_map_drop` budget, the rest of the ladder (relaxed towards 90 %)
 is bisected, assuming a larger model never does worse, so at most 1 + log2(rungs) candidates are fine-tuned instead of
-one per rung. The chosen one is INT8-quantized when `int8=True`. Reference and candidates run as pipeline recipes,
+one per rung; a rung that the line between a rejected and an accepted candidate rules out is not trained (`search`),
+and a rung that prunes to the same widths as one already trained reuses it. The chosen one is INT8-quantized when `int8=True`. Reference and candidates run as pipeline recipes,
 so a killed run resumes where it stopped and every output lands in runs/compress/NAME/.
 
 Candidates are fine-tuned with response distillation from the input at a light weight (DISTILL: distill_alpha 0.2,
@@ -70,27 +71,44 @@ STEPS_WHY = ("an optimizer step every batch (nbs = batch) for the pruned candida
 def search(rungs: list[float], evaluate: Callable[[float], float], reference: float,
            max_map_drop: float) -> tuple[float | None, list[tuple[float, float]]]:
     """The smallest rung within budget (None if none is) and every (rung, mAP) tried, in order: the first rung (the
-    target), then a bisection of the others, which assumes keeping more FLOPs never scores lower."""
+    target), then a bisection of the others, which assumes keeping more FLOPs never scores lower.
+
+    A rung between a rejected and an accepted one is trained only when the straight line through their measured mAPs
+    predicts it within budget (`predicted_within`): each candidate costs a full fine-tune, and on real photographs
+    the search otherwise spent a third one on a rung that line had already ruled out. The line may be pessimistic
+    (mAP rises steeply near the target), so a skipped rung can cost model size; the chosen rung is always measured."""
     tried: list[tuple[float, float]] = []
+    floor = reference - max_map_drop
 
     def within(i: int) -> bool:
         m = evaluate(rungs[i])
         tried.append((rungs[i], m))
-        ok = m >= reference - max_map_drop
+        ok = m >= floor
         LOGGER.info(f"{colorstr('auto:')} FLOPs kept {rungs[i]:.0%}: mAP50-95 {m:.4f} (drop {reference - m:+.4f} "
                     f"against the reference, budget {max_map_drop}) -> {'accepted' if ok else 'rejected'}")
         return ok
 
     if within(0):
         return rungs[0], tried
-    lo, hi, best = 1, len(rungs) - 1, None
+    lo, hi, best, below = 1, len(rungs) - 1, None, tried[0]
     while lo <= hi:
         mid = (lo + hi) // 2
-        if within(mid):
+        above = (rungs[best], dict(tried)[rungs[best]]) if best is not None else None
+        if above and not predicted_within(rungs[mid], below, above, floor):
+            LOGGER.info(f"{colorstr('auto:')} FLOPs kept {rungs[mid]:.0%}: not trained, the line between "
+                        f"{below[0]:.0%} and {above[0]:.0%} puts it below the budget")
+            lo = mid + 1
+        elif within(mid):
             best, hi = mid, mid - 1
         else:
-            lo = mid + 1
+            below, lo = tried[-1], mid + 1
     return (rungs[best] if best is not None else None), tried
+
+
+def predicted_within(frac: float, below: tuple[float, float], above: tuple[float, float], floor: float) -> bool:
+    """Whether mAP at `frac`, read off the straight line through two measured (fraction, mAP) points, reaches `floor`."""
+    (f0, m0), (f1, m1) = below, above
+    return m0 + (m1 - m0) * (frac - f0) / (f1 - f0) >= floor
 
 
 def fraction_for_latency(fractions: list[float], latencies: list[float], target_ms: float, input_ms: float) -> float:
@@ -186,6 +204,38 @@ def pruned_copy(args: dict[str, Any], source: InputSensitivity, frac: float):
     pruned = clean_copy(model)
     ChannelPruner(pruned, ratio, CHANNEL_METRIC).prune()
     return pruned
+
+
+class Trials:
+    """Candidates fine-tuned and scored once per pruned architecture: kept widths move in steps of round_to, so two
+    rungs can prune to the same widths, and one fine-tune serves both (`same_as` maps the later to the earlier)."""
+
+    def __init__(self, train: Callable[[float], Path], score: Callable[[Path], float],
+                 shape: Callable[[float], tuple]):
+        self.train, self.score, self.shape = train, score, shape
+        self.artifacts: dict[float, Path] = {}
+        self.maps: dict[float, float] = {}
+        self.same_as: dict[float, float] = {}
+        self._trained: dict[tuple, float] = {}  # architecture -> the rung that trained it
+
+    def __call__(self, frac: float) -> float:
+        """mAP50-95 of the candidate keeping `frac` of the GFLOPs, trained unless its architecture already was."""
+        shape = self.shape(frac)
+        if shape in self._trained:
+            first = self.same_as[frac] = self._trained[shape]
+            LOGGER.info(f"{colorstr('auto:')} FLOPs kept {frac:.0%} prunes to the same architecture as {first:.0%}: "
+                        "not trained again")
+            self.artifacts[frac] = self.artifacts[first]
+            return self.maps[first]
+        self._trained[shape] = frac
+        self.artifacts[frac] = self.train(frac)
+        self.maps[frac] = self.score(self.artifacts[frac])
+        return self.maps[frac]
+
+
+def architecture(model) -> tuple:
+    """Every parameter's shape: equal for two pruned copies exactly when they were pruned to the same widths."""
+    return tuple(tuple(p.shape) for p in model.parameters())
 
 
 def prune_stage(args: dict[str, Any], run_dir: Path, frac: float, source: InputSensitivity) -> dict[str, Any]:
@@ -291,15 +341,14 @@ def auto(args: dict[str, Any]) -> Path | None:
     LOGGER.info(f"{colorstr('auto:')} input {args['model']}: mAP50-95 {input_map:.4f}, after the same "
                 f"{args['epochs']} epochs of fine-tuning (the reference) {ref_map:.4f}; trying FLOPs kept "
                 f"{', '.join(f'{f:.0%}' for f in ladder(args['target_flops']))} until the drop is <= {drop}")
-    artifacts: dict[float, Path] = {}
-
-    def evaluate(frac: float) -> float:
-        artifacts[frac] = run_candidate(args, run_dir, frac, source)
-        return measure.evaluate(str(artifacts[frac]), data, imgsz)["map50_95"]
-
-    chosen, tried = search(ladder(args["target_flops"]), evaluate, ref_map, drop)
+    trials = Trials(lambda f: run_candidate(args, run_dir, f, source),
+                    lambda pt: measure.evaluate(str(pt), data, imgsz)["map50_95"],
+                    lambda f: architecture(pruned_copy(args, source, f)))
+    chosen, tried = search(ladder(args["target_flops"]), trials, ref_map, drop)
+    artifacts, same_as = trials.artifacts, trials.same_as
+    chosen = same_as.get(chosen, chosen)  # the rung that trained the chosen architecture
     stages = [("reference", reference), ("input", Path(str(args["model"])))]
-    stages += [(candidate_dir(f), artifacts[f]) for f, _ in tried]
+    stages += [(candidate_dir(f), artifacts[f]) for f, _ in tried if f not in same_as]
     final = artifacts.get(chosen) if chosen is not None else None
     if final is not None and args["int8"]:
         int8 = run_candidate(args, run_dir, chosen, source, quantize=True)
@@ -320,7 +369,8 @@ def auto(args: dict[str, Any]) -> Path | None:
                "distillation": {"used": True, **{k: v for k, v in DISTILL.items() if k != "distillation"},
                                 "why": DISTILL_WHY},
                "candidate_steps": {**step_every_batch(args["train"]), "why": STEPS_WHY}, "latency_probe": probe,
-               "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f])} for f, m in tried]}
+               "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f]),
+                          **({"same_architecture_as": same_as[f]} if f in same_as else {})} for f, m in tried]}
     (run_dir / "auto.json").write_text(json.dumps(summary, indent=2))
     LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('auto:')} results {md}")
     if final is None:
