@@ -17,7 +17,7 @@ ref and flow arms (the headline rows) with each seed.
 
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
-       [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [anchor=../shared/anchors/finetune_anchor.py]
+       [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False] [anchor=../shared/anchors/finetune_anchor.py]
        [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
@@ -110,7 +110,7 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
-             target_flops: float = 0.0, **_) -> Path:
+             target_flops: float = 0.0, prune_head: bool = False, **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
     baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
     from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
@@ -118,10 +118,11 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     with AdamW at that rate instead of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0
     sets the nominal batch size (stock 64: with batch 16, one optimizer step every 4 batches); `target_flops` > 0
     prunes with `target_flops=F` (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio
-    keeps different shares of different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320)."""
+    keeps different shares of different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also
+    prunes the Detect head's inner convolutions."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
-    tag = f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
+    tag = f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}{'_head' if prune_head else ''}"
     if sparsity:  # shared by every pruning setting with the same seed, epochs and penalty
         start = _train(base, data, imgsz, sparsity, out, f"flow_s{seed}_sp{sparsity}_bn{lambda_bn}_sparsity", seed,
                        "l1_regularization=True", "lambda_l1=0", f"lambda_bn={lambda_bn}")
@@ -129,7 +130,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     if not pruned.exists():
         how = f"target_flops={target_flops}" if target_flops else f"pruning_ratio={ratio}"
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", how,
-              f"importance_metric={importance_metric}", f"global={global_pruning}", f"project={out}",
+              f"importance_metric={importance_metric}", f"global={global_pruning}", f"prune_head={prune_head}",
+              f"project={out}",
               f"name={pruned.parent.parent.name}", "exist_ok=True"])
     mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
     kd = ["distillation=True", f"teacher_model={mentor}", f"distill_alpha={kd_alpha}",
@@ -287,7 +289,7 @@ def flow_label(v: dict, seed: int) -> str:
         (f" nbs{v['nbs']}" if v.get("nbs") else "")
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
-            f"{' global' if v.get('global_pruning') else ''}{kd} seed {seed}")
+            f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{kd} seed {seed}")
 
 
 def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100, budget: int = 15,
