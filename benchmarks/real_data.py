@@ -122,7 +122,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     prunes the Detect head's inner convolutions."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
-    tag = f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}{'_head' if prune_head else ''}"
+    tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
+           f"{'_head' if prune_head else ''}")
     if sparsity:  # shared by every pruning setting with the same seed, epochs and penalty
         start = _train(base, data, imgsz, sparsity, out, f"flow_s{seed}_sp{sparsity}_bn{lambda_bn}_sparsity", seed,
                        "l1_regularization=True", "lambda_l1=0", f"lambda_bn={lambda_bn}")
@@ -131,8 +132,7 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         how = f"target_flops={target_flops}" if target_flops else f"pruning_ratio={ratio}"
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", how,
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"prune_head={prune_head}",
-              f"project={out}",
-              f"name={pruned.parent.parent.name}", "exist_ok=True"])
+              f"project={out}", f"name={pruned.parent.parent.name}", "exist_ok=True"])
     mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
     kd = ["distillation=True", f"teacher_model={mentor}", f"distill_alpha={kd_alpha}",
           f"temperature={kd_temperature}"] if kd_alpha else []

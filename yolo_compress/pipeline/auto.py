@@ -13,8 +13,9 @@ fully converged gains from those epochs too, so comparing with the input itself 
 target fraction is tried first; if it breaks the `max_map_drop` budget, the rest of the ladder (relaxed towards 90 %)
 is bisected, assuming a larger model never does worse, so at most 1 + log2(rungs) candidates are fine-tuned instead of
 one per rung; a rung that the line between a rejected and an accepted candidate rules out is not trained (`search`),
-and a rung that prunes to the same widths as one already trained reuses it. The chosen one is INT8-quantized when `int8=True`. Reference and candidates run as pipeline recipes,
-so a killed run resumes where it stopped and every output lands in runs/compress/NAME/.
+and a rung that prunes to the same widths as one already trained reuses it (`Trials`). The chosen one is
+INT8-quantized when `int8=True`. Reference and candidates run as pipeline recipes, so a killed run resumes where it
+stopped and every output lands in runs/compress/NAME/.
 
 Candidates are fine-tuned with response distillation from the input at a light weight (DISTILL: distill_alpha 0.2,
 temperature 1): on real photographs (benchmarks/real_data.py, vehicles, YOLO26n at 320, l2 0.5 pruned, 15 epochs) it
@@ -91,16 +92,15 @@ def search(rungs: list[float], evaluate: Callable[[float], float], reference: fl
 
     if within(0):
         return rungs[0], tried
-    lo, hi, best, below = 1, len(rungs) - 1, None, tried[0]
+    lo, hi, best, below, above = 1, len(rungs) - 1, None, tried[0], None
     while lo <= hi:
         mid = (lo + hi) // 2
-        above = (rungs[best], dict(tried)[rungs[best]]) if best is not None else None
         if above and not predicted_within(rungs[mid], below, above, floor):
             LOGGER.info(f"{colorstr('auto:')} FLOPs kept {rungs[mid]:.0%}: not trained, the line between "
                         f"{below[0]:.0%} and {above[0]:.0%} puts it below the budget")
             lo = mid + 1
         elif within(mid):
-            best, hi = mid, mid - 1
+            best, above, hi = mid, tried[-1], mid - 1
         else:
             below, lo = tried[-1], mid + 1
     return (rungs[best] if best is not None else None), tried
