@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [warmup_epochs=-1] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
-             target_flops: float = 0.0, prune_head: bool = False, **_) -> Path:
+             target_flops: float = 0.0, prune_head: bool = False, warmup_epochs: float = -1.0, **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
     baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
     from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
@@ -119,7 +119,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     sets the nominal batch size (stock 64: with batch 16, one optimizer step every 4 batches); `target_flops` > 0
     prunes with `target_flops=F` (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio
     keeps different shares of different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also
-    prunes the Detect head's inner convolutions."""
+    prunes the Detect head's inner convolutions; `warmup_epochs` >= 0 replaces Ultralytics' 3 warm-up epochs (a fifth of
+    a 15-epoch budget spent ramping the learning rate up from 0; 0 switches warm-up off)."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
@@ -139,8 +140,9 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     lr = ["optimizer=AdamW", f"lr0={lr0}"] if lr0 else []
     name = (f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "")
             + (f"_{teacher}" if kd_alpha and teacher != "base" else "") + (f"_lr{lr0}" if lr0 else "")
-            + (f"_nbs{nbs}" if nbs else ""))
-    return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *kd, *lr, *([f"nbs={nbs}"] if nbs else []))
+            + (f"_nbs{nbs}" if nbs else "") + (f"_wu{warmup_epochs:g}" if warmup_epochs >= 0 else ""))
+    extra = [*kd, *lr, *([f"nbs={nbs}"] if nbs else []), *([f"warmup_epochs={warmup_epochs}"] if warmup_epochs >= 0 else [])]
+    return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *extra)
 
 
 def arm_auto(base: Path, data: Path, imgsz: int, budget: int, out: Path, auto_nbs: int = 0, **_) -> Path:
@@ -286,7 +288,8 @@ def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
     kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + \
         (f" teacher {v['teacher']}" if v.get("kd_alpha") and v.get("teacher", "base") != "base" else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
-        (f" nbs{v['nbs']}" if v.get("nbs") else "")
+        (f" nbs{v['nbs']}" if v.get("nbs") else "") + \
+        (f" warmup {v['warmup_epochs']:g}" if v.get("warmup_epochs", -1) >= 0 else "")
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
             f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{kd} seed {seed}")
