@@ -133,6 +133,9 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert kept <= 0.6 + 0.05
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert [t["flops_kept"] for t in summary["tried"]] == [0.6] and summary["chosen"] == str(chosen)
+    cost = summary["wall_seconds"]  # what the search cost, against one fine-tune of the input
+    assert list(cost["candidates"]) == ["0.6"] and cost["total"] >= cost["reference"] + cost["candidates"]["0.6"]
+    assert cost["total_in_reference_fine_tunes"] == pytest.approx(cost["total"] / cost["reference"], rel=0.01)
     assert summary["distillation"]["used"] is True and "real photographs" in summary["distillation"]["why"]
     prune = json.loads((tmp_path / "auto" / "flops60" / "stage1_prune" / "stage.json").read_text())["args"]
     assert prune["target_flops"] == 0.6 and prune["importance_metric"] == "l2" and "prune_head" not in prune
@@ -168,3 +171,4 @@ def test_a_rung_that_prunes_to_trained_widths_is_not_trained_again():
     assert [trials(f) for f in (0.5, 0.6, 0.7)] == [0.3, 0.3, 0.3]
     assert trained == [0.5, 0.7]  # 0.6 kept the same widths as 0.5
     assert trials.same_as == {0.6: 0.5} and trials.artifacts[0.6] == Path("flops0.5.pt")
+    assert list(trials.seconds) == [0.5, 0.7]  # only trained rungs cost time

@@ -33,6 +33,7 @@ largest fraction that meets the target starts the ladder.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,7 @@ class Trials:
         self.artifacts: dict[float, Path] = {}
         self.maps: dict[float, float] = {}
         self.same_as: dict[float, float] = {}
+        self.seconds: dict[float, float] = {}  # wall time of each trained rung's fine-tune and scoring
         self._trained: dict[tuple, float] = {}  # architecture -> the rung that trained it
 
     def __call__(self, frac: float) -> float:
@@ -229,8 +231,10 @@ class Trials:
             self.artifacts[frac] = self.artifacts[first]
             return self.maps[first]
         self._trained[shape] = frac
+        start = time.perf_counter()
         self.artifacts[frac] = self.train(frac)
         self.maps[frac] = self.score(self.artifacts[frac])
+        self.seconds[frac] = time.perf_counter() - start
         return self.maps[frac]
 
 
@@ -323,6 +327,13 @@ def faster_of(final: Path | None, rows: list[dict[str, Any]]) -> tuple[Path | No
     return Path(row["artifact"]), why
 
 
+def wall_seconds(reference: float, candidates: dict[float, float], total: float) -> dict[str, Any]:
+    """What the search cost, in seconds and in reference fine-tunes (the unit a user weighs auto against: one
+    fine-tune of the unpruned model). A resumed run counts only what this invocation did."""
+    return {"reference": round(reference, 1), "candidates": {f: round(s, 1) for f, s in candidates.items()},
+            "total": round(total, 1), "total_in_reference_fine_tunes": round(total / max(reference, 1e-9), 2)}
+
+
 def auto(args: dict[str, Any]) -> Path | None:
     """Search the ladder, write results.md/json and auto.json; the chosen artifact, or None if none is in budget.
 
@@ -330,6 +341,7 @@ def auto(args: dict[str, Any]) -> Path | None:
     (TRAIN_KEYS) given to the reference and every candidate."""
     run_dir = (Path(str(args["project"])) / str(args["name"])).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     data, imgsz, drop = str(args["data"]), args["imgsz"], args["max_map_drop"]
     probe, source = None, InputSensitivity(args)
     if args["target_latency_ms"] is not None:
@@ -338,6 +350,7 @@ def auto(args: dict[str, Any]) -> Path | None:
         probe = {"input_ms": input_ms, "ms": dict(zip(fractions, ms)), "flops_kept": args["target_flops"]}
     input_map = measure.evaluate(str(args["model"]), data, imgsz)["map50_95"]
     reference = run_reference(args, run_dir)
+    ref_seconds = time.perf_counter() - start
     ref_map = measure.evaluate(str(reference), data, imgsz)["map50_95"]
     LOGGER.info(f"{colorstr('auto:')} input {args['model']}: mAP50-95 {input_map:.4f}, after the same "
                 f"{args['epochs']} epochs of fine-tuning (the reference) {ref_map:.4f}; trying FLOPs kept "
@@ -371,7 +384,8 @@ def auto(args: dict[str, Any]) -> Path | None:
                                 "why": DISTILL_WHY},
                "candidate_steps": {**step_every_batch(args["train"]), "why": STEPS_WHY}, "latency_probe": probe,
                "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f]),
-                          **({"same_architecture_as": same_as[f]} if f in same_as else {})} for f, m in tried]}
+                          **({"same_architecture_as": same_as[f]} if f in same_as else {})} for f, m in tried],
+               "wall_seconds": wall_seconds(ref_seconds, trials.seconds, time.perf_counter() - start)}
     (run_dir / "auto.json").write_text(json.dumps(summary, indent=2))
     LOGGER.info(f"\n{results.to_markdown(rows)}\n\n{colorstr('auto:')} results {md}")
     if final is None:
