@@ -18,7 +18,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False] [anchor=../shared/anchors/finetune_anchor.py]
-       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [warmup_epochs=-1] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
+       [kd_alpha=0] [kd_temperature=1] [teacher=base|ref] [lr0=0] [nbs=0] [warmup_epochs=-1] [kd_type=response] [batch=0] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"] [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]  (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
-             target_flops: float = 0.0, prune_head: bool = False, warmup_epochs: float = -1.0, **_) -> Path:
+             target_flops: float = 0.0, prune_head: bool = False, warmup_epochs: float = -1.0,
+             kd_type: str = "response", batch: int = 0, **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
     baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
     from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
@@ -120,7 +121,9 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     prunes with `target_flops=F` (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio
     keeps different shares of different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also
     prunes the Detect head's inner convolutions; `warmup_epochs` >= 0 replaces Ultralytics' 3 warm-up epochs (a fifth of
-    a 15-epoch budget spent ramping the learning rate up from 0; 0 switches warm-up off)."""
+    a 15-epoch budget spent ramping the learning rate up from 0; 0 switches warm-up off); `kd_type` is the
+    distillation's `distill_type` (response, feature: neck features through adapters, yolo: both); `batch` > 0
+    replaces the stock batch of 16 (with `nbs` equal to it, more optimizer steps in the same epochs)."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
@@ -134,14 +137,20 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", how,
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"prune_head={prune_head}",
               f"project={out}", f"name={pruned.parent.parent.name}", "exist_ok=True"])
-    mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
-    kd = ["distillation=True", f"teacher_model={mentor}", f"distill_alpha={kd_alpha}",
-          f"temperature={kd_temperature}"] if kd_alpha else []
-    lr = ["optimizer=AdamW", f"lr0={lr0}"] if lr0 else []
-    name = (f"flow_{tag}_ft" + (f"_kd{kd_alpha}t{kd_temperature}" if kd_alpha else "")
-            + (f"_{teacher}" if kd_alpha and teacher != "base" else "") + (f"_lr{lr0}" if lr0 else "")
-            + (f"_nbs{nbs}" if nbs else "") + (f"_wu{warmup_epochs:g}" if warmup_epochs >= 0 else ""))
-    extra = [*kd, *lr, *([f"nbs={nbs}"] if nbs else []), *([f"warmup_epochs={warmup_epochs}"] if warmup_epochs >= 0 else [])]
+    overrides = [  # (applies, run-name suffix, training arguments): the run's name records what it changed
+        (kd_alpha > 0, f"_kd{kd_alpha}t{kd_temperature}" + (f"_{teacher}" if teacher != "base" else "")
+         + (f"_{kd_type}" if kd_type != "response" else ""), ["distillation=True", f"distill_alpha={kd_alpha}",
+                                                                f"temperature={kd_temperature}", f"distill_type={kd_type}"]),
+        (lr0 > 0, f"_lr{lr0}", ["optimizer=AdamW", f"lr0={lr0}"]),
+        (nbs > 0, f"_nbs{nbs}", [f"nbs={nbs}"]),
+        (warmup_epochs >= 0, f"_wu{warmup_epochs:g}", [f"warmup_epochs={warmup_epochs}"]),
+        (batch > 0, f"_b{batch}", [f"batch={batch}"]),
+    ]
+    name = f"flow_{tag}_ft" + "".join(suffix for applies, suffix, _ in overrides if applies)
+    extra = [arg for applies, _, args in overrides if applies for arg in args]
+    if kd_alpha:
+        mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
+        extra.append(f"teacher_model={mentor}")
     return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *extra)
 
 
@@ -289,7 +298,9 @@ def flow_label(v: dict, seed: int) -> str:
     kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + \
         (f" teacher {v['teacher']}" if v.get("kd_alpha") and v.get("teacher", "base") != "base" else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
         (f" nbs{v['nbs']}" if v.get("nbs") else "") + \
-        (f" warmup {v['warmup_epochs']:g}" if v.get("warmup_epochs", -1) >= 0 else "")
+        (f" warmup {v['warmup_epochs']:g}" if v.get("warmup_epochs", -1) >= 0 else "") + \
+        (f" {v['kd_type']}" if v.get("kd_alpha") and v.get("kd_type", "response") != "response" else "") + \
+        (f" batch {v['batch']}" if v.get("batch") else "")
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
             f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{kd} seed {seed}")
