@@ -140,8 +140,6 @@ def write_plan_yaml(plan: dict, path: Path, header: str) -> Path:
     return path
 
 
-
-
 def plan_header(src: Path, target: float, imgsz: int) -> str:
     """The comment lines on top of a suggest plan: how it was made and how to apply it."""
     return (f"# yolo-compress suggest model={src} target_flops={target} imgsz={imgsz}\n"
