@@ -20,7 +20,7 @@ Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False]
        [anchor=../shared/anchors/finetune_anchor.py]
        [kd_alpha=0] [kd_temperature=1] [kd_type=response] [teacher=base|ref] [lr0=0] [nbs=0] [batch=0]
-       [warmup_epochs=-1] [close_mosaic=-1] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
+       [warmup_epochs=-1] [close_mosaic=-1] [then_ratio=0] [then_at=3] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
        [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]
        (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
@@ -115,7 +115,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
              target_flops: float = 0.0, prune_head: bool = False, warmup_epochs: float = -1.0,
-             kd_type: str = "response", batch: int = 0, close_mosaic: int = -1, **_) -> Path:
+             kd_type: str = "response", batch: int = 0, close_mosaic: int = -1, then_ratio: float = 0.0,
+             then_at: int = 3, **_) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
     baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
     from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
@@ -128,7 +129,9 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     a 15-epoch budget spent ramping the learning rate up from 0; 0 switches warm-up off); `kd_type` is the
     distillation's `distill_type` (response, feature: neck features through adapters, yolo: both); `batch` > 0
     replaces the stock batch of 16 (with `nbs` equal to it, more optimizer steps in the same epochs); `close_mosaic`
-    >= 0 replaces Ultralytics' 10 final epochs without mosaic (the budget: all of them)."""
+    >= 0 replaces Ultralytics' 10 final epochs without mosaic (the budget: all of them); `then_ratio` > 0 prunes in
+    two steps: `ratio` before fine-tuning, then `then_ratio` of what is left at the start of fine-tuning epoch
+    `then_at` (`pruning=True prune_at_epoch=`), so the model recovers from a smaller cut before the second one."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
@@ -151,6 +154,9 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         (warmup_epochs >= 0, f"_wu{warmup_epochs:g}", [f"warmup_epochs={warmup_epochs}"]),
         (batch > 0, f"_b{batch}", [f"batch={batch}"]),
         (close_mosaic >= 0, f"_cm{close_mosaic}", [f"close_mosaic={close_mosaic}"]),
+        (then_ratio > 0, f"_then{then_ratio}at{then_at}", ["pruning=True", f"pruning_ratio={then_ratio}",
+                                                           f"prune_at_epoch={then_at}",
+                                                           f"importance_metric={importance_metric}"]),
     ]
     name = f"flow_{tag}_ft" + "".join(suffix for applies, suffix, _ in overrides if applies)
     extra = [arg for applies, _, args in overrides if applies for arg in args]
@@ -307,7 +313,8 @@ def flow_label(v: dict, seed: int) -> str:
         (f" warmup {v['warmup_epochs']:g}" if v.get("warmup_epochs", -1) >= 0 else "") + \
         (f" {v['kd_type']}" if v.get("kd_alpha") and v.get("kd_type", "response") != "response" else "") + \
         (f" batch {v['batch']}" if v.get("batch") else "") + \
-        (f" close_mosaic {v['close_mosaic']}" if v.get("close_mosaic", -1) >= 0 else "")
+        (f" close_mosaic {v['close_mosaic']}" if v.get("close_mosaic", -1) >= 0 else "") + \
+        (f" then {v['then_ratio']} at epoch {v.get('then_at', 3)}" if v.get("then_ratio") else "")
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
             f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{kd} seed {seed}")
