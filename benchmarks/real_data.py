@@ -111,27 +111,48 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
     return folder / "TP" / "weights" / "best.pt"
 
 
+def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base",
+                       kd_type: str = "response", lr0: float = 0.0, nbs: int = 0, warmup_epochs: float = -1.0,
+                       batch: int = 0, close_mosaic: int = -1, then_ratio: float = 0.0, then_at: int = 3,
+                       importance_metric: str = "l2", **_) -> list[tuple[str, str, list[str]]]:
+    """The flow's fine-tuning changes from stock Ultralytics, as (table label, run-name suffix, training arguments),
+    only those set: one list, so a run's folder name and its row label always say the same.
+
+    `kd_alpha` > 0 distils from the teacher (`distill_alpha=kd_alpha`, `temperature=kd_temperature`, `distill_type=
+    kd_type`: response, feature through adapters, or yolo: both); `lr0` > 0 fine-tunes with AdamW at that rate instead
+    of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0 sets the nominal batch size (stock 64:
+    with batch 16, one optimizer step every 4 batches); `warmup_epochs` >= 0 replaces the 3 warm-up epochs (a fifth of
+    a 15-epoch budget; 0 switches warm-up off); `batch` > 0 replaces the stock 16; `close_mosaic` >= 0 replaces the 10
+    final epochs without mosaic; `then_ratio` > 0 prunes in two steps: the flow's ratio before fine-tuning, then
+    `then_ratio` of what is left at the start of fine-tuning epoch `then_at` (`pruning=True prune_at_epoch=`), so the
+    model recovers from a smaller cut before the second one."""
+    teacher_tag = teacher if teacher != "base" else ""
+    kind = kd_type if kd_type != "response" else ""
+    rows = [
+        (kd_alpha > 0, f" kd{kd_alpha}" + (f" teacher {teacher}" if teacher_tag else "") + (f" {kind}" if kind else ""),
+         f"_kd{kd_alpha}t{kd_temperature}" + (f"_{teacher}" if teacher_tag else "") + (f"_{kind}" if kind else ""),
+         ["distillation=True", f"distill_alpha={kd_alpha}", f"temperature={kd_temperature}", f"distill_type={kd_type}"]),
+        (lr0 > 0, f" lr0 {lr0}", f"_lr{lr0}", ["optimizer=AdamW", f"lr0={lr0}"]),
+        (nbs > 0, f" nbs{nbs}", f"_nbs{nbs}", [f"nbs={nbs}"]),
+        (warmup_epochs >= 0, f" warmup {warmup_epochs:g}", f"_wu{warmup_epochs:g}", [f"warmup_epochs={warmup_epochs}"]),
+        (batch > 0, f" batch {batch}", f"_b{batch}", [f"batch={batch}"]),
+        (close_mosaic >= 0, f" close_mosaic {close_mosaic}", f"_cm{close_mosaic}", [f"close_mosaic={close_mosaic}"]),
+        (then_ratio > 0, f" then {then_ratio} at epoch {then_at}", f"_then{then_ratio}at{then_at}",
+         ["pruning=True", f"pruning_ratio={then_ratio}", f"prune_at_epoch={then_at}",
+          f"importance_metric={importance_metric}"]),
+    ]
+    return [(label, suffix, args) for applies, label, suffix, args in rows if applies]
+
+
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
-             kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base", lr0: float = 0.0, nbs: int = 0,
-             target_flops: float = 0.0, prune_head: bool = False, warmup_epochs: float = -1.0,
-             kd_type: str = "response", batch: int = 0, close_mosaic: int = -1, then_ratio: float = 0.0,
-             then_at: int = 3, **_) -> Path:
-    """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `kd_alpha` > 0 distils the fine-tuning from the
-    baseline (response distillation, `distill_alpha=kd_alpha`, `temperature=kd_temperature`), or with `teacher=ref`
-    from the reference arm of seed 0 (the unpruned model after the same budget: a teacher the student could still
-    learn from at the end); `lr0` > 0 fine-tunes
-    with AdamW at that rate instead of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0
-    sets the nominal batch size (stock 64: with batch 16, one optimizer step every 4 batches); `target_flops` > 0
-    prunes with `target_flops=F` (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio
-    keeps different shares of different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also
-    prunes the Detect head's inner convolutions; `warmup_epochs` >= 0 replaces Ultralytics' 3 warm-up epochs (a fifth of
-    a 15-epoch budget spent ramping the learning rate up from 0; 0 switches warm-up off); `kd_type` is the
-    distillation's `distill_type` (response, feature: neck features through adapters, yolo: both); `batch` > 0
-    replaces the stock batch of 16 (with `nbs` equal to it, more optimizer steps in the same epochs); `close_mosaic`
-    >= 0 replaces Ultralytics' 10 final epochs without mosaic (the budget: all of them); `then_ratio` > 0 prunes in
-    two steps: `ratio` before fine-tuning, then `then_ratio` of what is left at the start of fine-tuning epoch
-    `then_at` (`pruning=True prune_at_epoch=`), so the model recovers from a smaller cut before the second one."""
+             target_flops: float = 0.0, prune_head: bool = False, teacher: str = "base", **finetune) -> Path:
+    """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `target_flops` > 0 prunes with `target_flops=F`
+    (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio keeps different shares of
+    different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also prunes the Detect head's inner
+    convolutions. With distillation the teacher is the baseline, or with `teacher=ref` the reference arm of seed 0
+    (the unpruned model after the same budget: a teacher the student could still learn from at the end). The
+    fine-tuning's changes from stock are `finetune_overrides`'s."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
@@ -145,22 +166,10 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", how,
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"prune_head={prune_head}",
               f"project={out}", f"name={pruned.parent.parent.name}", "exist_ok=True"])
-    overrides = [  # (applies, run-name suffix, training arguments): the run's name records what it changed
-        (kd_alpha > 0, f"_kd{kd_alpha}t{kd_temperature}" + (f"_{teacher}" if teacher != "base" else "")
-         + (f"_{kd_type}" if kd_type != "response" else ""), ["distillation=True", f"distill_alpha={kd_alpha}",
-                                                                f"temperature={kd_temperature}", f"distill_type={kd_type}"]),
-        (lr0 > 0, f"_lr{lr0}", ["optimizer=AdamW", f"lr0={lr0}"]),
-        (nbs > 0, f"_nbs{nbs}", [f"nbs={nbs}"]),
-        (warmup_epochs >= 0, f"_wu{warmup_epochs:g}", [f"warmup_epochs={warmup_epochs}"]),
-        (batch > 0, f"_b{batch}", [f"batch={batch}"]),
-        (close_mosaic >= 0, f"_cm{close_mosaic}", [f"close_mosaic={close_mosaic}"]),
-        (then_ratio > 0, f"_then{then_ratio}at{then_at}", ["pruning=True", f"pruning_ratio={then_ratio}",
-                                                           f"prune_at_epoch={then_at}",
-                                                           f"importance_metric={importance_metric}"]),
-    ]
-    name = f"flow_{tag}_ft" + "".join(suffix for applies, suffix, _ in overrides if applies)
-    extra = [arg for applies, _, args in overrides if applies for arg in args]
-    if kd_alpha:
+    overrides = finetune_overrides(teacher=teacher, importance_metric=importance_metric, **finetune)
+    name = f"flow_{tag}_ft" + "".join(suffix for _, suffix, _ in overrides)
+    extra = [arg for _, _, args in overrides for arg in args]
+    if finetune.get("kd_alpha"):
         mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
         extra.append(f"teacher_model={mentor}")
     return _train(pruned, data, imgsz, budget - sparsity, out, name, seed, *extra)
@@ -306,18 +315,11 @@ def seed_list(seeds) -> list[int]:
 
 
 def flow_label(v: dict, seed: int) -> str:
-    """e.g. 'flow sp0 l2 0.5 kd0.2 seed 1'."""
-    kd = (f" kd{v['kd_alpha']}" if v.get("kd_alpha") else "") + \
-        (f" teacher {v['teacher']}" if v.get("kd_alpha") and v.get("teacher", "base") != "base" else "") + (f" lr0 {v['lr0']}" if v.get("lr0") else "") + \
-        (f" nbs{v['nbs']}" if v.get("nbs") else "") + \
-        (f" warmup {v['warmup_epochs']:g}" if v.get("warmup_epochs", -1) >= 0 else "") + \
-        (f" {v['kd_type']}" if v.get("kd_alpha") and v.get("kd_type", "response") != "response" else "") + \
-        (f" batch {v['batch']}" if v.get("batch") else "") + \
-        (f" close_mosaic {v['close_mosaic']}" if v.get("close_mosaic", -1) >= 0 else "") + \
-        (f" then {v['then_ratio']} at epoch {v.get('then_at', 3)}" if v.get("then_ratio") else "")
+    """e.g. 'flow sp0 l2 0.5 kd0.2 nbs16 seed 1'."""
+    changes = "".join(label for label, _, _ in finetune_overrides(**v))
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
-            f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{kd} seed {seed}")
+            f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{changes} seed {seed}")
 
 
 def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: int = 100, budget: int = 15,
