@@ -60,7 +60,8 @@ def test_recipe_ends_with_a_side_by_side_comparison(trained_pt, synth_data, tmp_
     assert json.loads((run_dir / "results.json").read_text())["rows"][-1]["map50_95"] >= 0
     assert rows[-1]["params"] < rows[0]["params"] and rows[-1]["artifact"].endswith(".onnx")
     final = json.loads((run_dir / "results.json").read_text())["final"]  # INT8 only where it pays its way
-    assert final["stage"] == ("int8" if rows[-2]["latency_ms"] >= 1.05 * rows[-1]["latency_ms"] else "distill")
+    pays = rows[-2]["latency_ms"] >= 1.05 * rows[-1]["latency_ms"] and rows[-2]["map50_95"] - rows[-1]["map50_95"] <= 0.01
+    assert final["stage"] == ("int8" if pays else "distill")
     assert f"Deploy: `{final['artifact']}`" in (run_dir / "results.md").read_text()
     int8 = run_dir / "stage4_int8"
     assert json.loads((int8 / "report.json").read_text())["int8_layout"] == "all_u8s8"  # the report stays in the stage
