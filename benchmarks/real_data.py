@@ -20,7 +20,7 @@ Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False]
        [anchor=../shared/anchors/finetune_anchor.py]
        [kd_alpha=0] [kd_temperature=1] [kd_type=response] [teacher=base|ref] [lr0=0] [nbs=0] [batch=0]
-       [warmup_epochs=-1] [close_mosaic=-1] [then_ratio=0] [then_at=3] [ref_nbs=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
+       [warmup_epochs=-1] [close_mosaic=-1] [then_ratio=0] [then_at=3] [ref_nbs=0] [ref_close_mosaic=-1] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
        [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]
        (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
@@ -91,12 +91,18 @@ def _train(model: Path, data: Path, imgsz: int, epochs: int, out: Path, name: st
     return out / name / "weights" / "best.pt"
 
 
-def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, ref_nbs: int = 0, **_) -> Path:
-    """The unpruned baseline fine-tuned `budget` epochs; `ref_nbs` > 0 sets Ultralytics' nominal batch size (an
-    optimizer step every nbs/batch batches; stock 64)."""
-    if ref_nbs:
-        return _train(base, data, imgsz, budget, out, f"ref_s{seed}_nbs{ref_nbs}", seed, f"nbs={ref_nbs}")
-    return _train(base, data, imgsz, budget, out, f"ref_s{seed}", seed)
+def ref_overrides(ref_nbs: int = 0, ref_close_mosaic: int = -1, **_) -> list[tuple[str, str, list[str]]]:
+    """The reference's changes from stock fine-tuning, as finetune_overrides gives them (label, suffix, arguments):
+    `ref_nbs` > 0 sets the nominal batch size, `ref_close_mosaic` >= 0 the final epochs without mosaic, so a flow
+    change can be tried on the unpruned model too."""
+    return finetune_overrides(nbs=ref_nbs, close_mosaic=ref_close_mosaic)
+
+
+def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, **options) -> Path:
+    """The unpruned baseline fine-tuned `budget` epochs, stock unless ref_overrides says otherwise."""
+    changes = ref_overrides(**options)
+    name = f"ref_s{seed}" + "".join(suffix for _, suffix, _ in changes)
+    return _train(base, data, imgsz, budget, out, name, seed, *(a for _, _, args in changes for a in args))
 
 
 def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: Path = ANCHOR, **_) -> Path:
@@ -342,7 +348,7 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
                 label = (flow_label(v, seed) if arm == "flow" else
-                         f"ref seed {seed}" + (f" nbs{v['ref_nbs']}" if v.get("ref_nbs") else "") if arm == "ref" else
+                         f"ref seed {seed}" + "".join(label for label, _, _ in ref_overrides(**v)) if arm == "ref" else
                          "auto" + (f" nbs{v['auto_nbs']}" if v.get("auto_nbs") else "") if arm == "auto" else arm)
                 models[label] = (pt, time.perf_counter() - start)
     if not measure:  # arms trained side by side: measure later, alone, so that latency is not timed under load
