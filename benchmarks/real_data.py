@@ -91,6 +91,12 @@ def _train(model: Path, data: Path, imgsz: int, epochs: int, out: Path, name: st
     return out / name / "weights" / "best.pt"
 
 
+def joined(changes: list[tuple[str, str, list[str]]]) -> tuple[str, str, list[str]]:
+    """finetune_overrides' rows as one (label, run-name suffix, training arguments)."""
+    return ("".join(label for label, _, _ in changes), "".join(suffix for _, suffix, _ in changes),
+            [arg for _, _, args in changes for arg in args])
+
+
 def ref_overrides(ref_nbs: int = 0, ref_close_mosaic: int = -1, **_) -> list[tuple[str, str, list[str]]]:
     """The reference's changes from stock fine-tuning, as finetune_overrides gives them (label, suffix, arguments):
     `ref_nbs` > 0 sets the nominal batch size, `ref_close_mosaic` >= 0 the final epochs without mosaic, so a flow
@@ -100,9 +106,8 @@ def ref_overrides(ref_nbs: int = 0, ref_close_mosaic: int = -1, **_) -> list[tup
 
 def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, **options) -> Path:
     """The unpruned baseline fine-tuned `budget` epochs, stock unless ref_overrides says otherwise."""
-    changes = ref_overrides(**options)
-    name = f"ref_s{seed}" + "".join(suffix for _, suffix, _ in changes)
-    return _train(base, data, imgsz, budget, out, name, seed, *(a for _, _, args in changes for a in args))
+    _, suffix, extra = joined(ref_overrides(**options))
+    return _train(base, data, imgsz, budget, out, f"ref_s{seed}{suffix}", seed, *extra)
 
 
 def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: Path = ANCHOR, **_) -> Path:
@@ -172,9 +177,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
         _cli(["prune", f"model={start}", f"data={data}", f"imgsz={imgsz}", how,
               f"importance_metric={importance_metric}", f"global={global_pruning}", f"prune_head={prune_head}",
               f"project={out}", f"name={pruned.parent.parent.name}", "exist_ok=True"])
-    overrides = finetune_overrides(teacher=teacher, importance_metric=importance_metric, **finetune)
-    name = f"flow_{tag}_ft" + "".join(suffix for _, suffix, _ in overrides)
-    extra = [arg for _, _, args in overrides for arg in args]
+    _, suffix, extra = joined(finetune_overrides(teacher=teacher, importance_metric=importance_metric, **finetune))
+    name = f"flow_{tag}_ft{suffix}"
     if finetune.get("kd_alpha"):
         mentor = base if teacher == "base" else arm_ref(base, data, imgsz, budget, out, 0)
         extra.append(f"teacher_model={mentor}")
@@ -322,7 +326,7 @@ def seed_list(seeds) -> list[int]:
 
 def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 nbs16 seed 1'."""
-    changes = "".join(label for label, _, _ in finetune_overrides(**v))
+    changes = joined(finetune_overrides(**v))[0]
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
             f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}{changes} seed {seed}")
@@ -348,7 +352,7 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
                 start = time.perf_counter()
                 pt = ARMS[arm](base=base, data=data_path, imgsz=imgsz, budget=budget, out=out, seed=seed, **v)
                 label = (flow_label(v, seed) if arm == "flow" else
-                         f"ref seed {seed}" + "".join(label for label, _, _ in ref_overrides(**v)) if arm == "ref" else
+                         f"ref seed {seed}" + joined(ref_overrides(**v))[0] if arm == "ref" else
                          "auto" + (f" nbs{v['auto_nbs']}" if v.get("auto_nbs") else "") if arm == "auto" else arm)
                 models[label] = (pt, time.perf_counter() - start)
     if not measure:  # arms trained side by side: measure later, alone, so that latency is not timed under load

@@ -54,8 +54,7 @@ INT8_MIN_SPEEDUP = 1.05  # an INT8 artifact that gains less than this over its F
 INT8_MAX_MAP_DROP = 0.01  # default mAP50-95 an INT8 artifact may lose against its FP32 model (issue #20's 1.0 point)
 
 
-def ship(quantized: dict[str, Any], fp32: dict[str, Any], max_map_drop: float | None = INT8_MAX_MAP_DROP,
-         ) -> tuple[dict[str, Any], str]:
+def ship(quantized: dict[str, Any], fp32: dict[str, Any], max_map_drop: float | None) -> tuple[dict[str, Any], str]:
     """Which of an ONNX artifact and the FP32 checkpoint it was made from to deploy, and why: the quantized one only
     when it runs at least INT8_MIN_SPEEDUP times faster here and, unless `max_map_drop` is None, loses at most that
     much mAP50-95 (both rows measured by measure_artifacts). Speed alone is not enough: on YOLO26s at 320 ORT INT8
@@ -64,8 +63,7 @@ def ship(quantized: dict[str, Any], fp32: dict[str, Any], max_map_drop: float | 
     if gain < INT8_MIN_SPEEDUP:
         return fp32, (f"{fp32['stage']}'s FP32 model: {quantized['stage']} runs at {gain:.2f}x its speed here "
                       f"(< {INT8_MIN_SPEEDUP}x), not worth shipping")
-    drop = fp32["map50_95"] - quantized["map50_95"] if max_map_drop is not None else None
-    if drop is not None and drop > max_map_drop:
+    if max_map_drop is not None and (drop := fp32["map50_95"] - quantized["map50_95"]) > max_map_drop:
         return fp32, (f"{fp32['stage']}'s FP32 model: {quantized['stage']} is {gain:.2f}x faster but loses "
                       f"{drop:.4f} mAP50-95 (> max_map_drop={max_map_drop})")
     return quantized, f"{quantized['stage']}: {gain:.2f}x faster than its FP32 model {fp32['stage']} here"
