@@ -59,7 +59,8 @@ def test_prune_command_taylor_uses_data(tmp_path, trained_pt, synth_data):
     # A trained checkpoint as users have it: Ultralytics' loader freezes its parameters, Taylor needs their gradients.
     run(["prune", f"model={trained_pt}", "pruning_ratio=0.3", "importance_metric=taylor", f"data={synth_data}",
          "imgsz=64", "batch=4", f"project={tmp_path / 'runs'}", "name=t"])
-    assert (tmp_path / "runs" / "t" / "weights" / "pruned.pt").is_file()
+    _, ckpt = load_checkpoint(tmp_path / "runs" / "t" / "weights" / "pruned.pt")
+    assert ckpt["yolo_compress"]["pruning"]["reconstruct"] is True  # with data=, the default refits the pruned layers
 
 
 @pytest.mark.parametrize(

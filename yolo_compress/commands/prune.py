@@ -12,7 +12,7 @@ from yolo_compress.device import select
 
 # Recorded in the checkpoint's `pruning` entry: how it was pruned.
 RECORDED = ("pruning_ratio", "importance_metric", "round_to", "global_pruning", "preserve_shortcuts", "shortcut_config",
-            "prune_head", "pruning_method", "plan")
+            "prune_head", "reconstruct", "pruning_method", "plan")
 
 
 def run(args: dict[str, Any]) -> Path:
@@ -32,22 +32,33 @@ def run(args: dict[str, Any]) -> Path:
 
 
 def prune(args: dict[str, Any], out_dir: Path, dst: Path, plan_rules: dict | None) -> Path:
-    """Load, prune (a suggest plan, whole blocks, or channels), re-estimate BatchNorm, save and report."""
+    """Load, prune (a suggest plan, whole blocks, or channels), refit the layers that lost inputs (channel pruning with
+    data; else re-estimate BatchNorm), save and report."""
     from ultralytics.utils import LOGGER
 
+    from yolo_compress.pruning import adapters
     from yolo_compress.pruning.checkpoint import save_checkpoint
     from yolo_compress.pruning.importance import TAYLOR_BATCHES
+    from yolo_compress.pruning.plan import PruningPlan
     from yolo_compress.pruning.recalibrate import RECALIBRATION_BATCHES, recalibrate_bn, train_batches
+    from yolo_compress.pruning.reconstruct import RECONSTRUCTION_BATCHES, reconstruct
 
     src, imgsz, batch = Path(str(args["model"])), args["imgsz"], args["batch"]
     model, ckpt = checkpoints.load(src, device=select(args["device"]))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     # One read of the train split serves both Taylor importance (its first batches) and BN re-estimation.
     batches = train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES) if args["data"] else []
+    original = adapters.clean_copy(model) if batches and args["reconstruct"] else None
     start = time.perf_counter()
     plan = surgery(model, args, plan_rules, batches[:TAYLOR_BATCHES] if args["importance_metric"] == "taylor" else None)
     seconds = time.perf_counter() - start
-    if batches:
+    # After a refit BatchNorm keeps the unpruned statistics it was fitted against: re-estimating them on the refitted
+    # outputs (least squares shrinks their variance) cut vehicles YOLO26n l2 0.5 from 0.116 to 0.038 mAP50-95.
+    if original is not None and isinstance(plan, PruningPlan):
+        n = reconstruct(model, original, plan.groups, batches[:RECONSTRUCTION_BATCHES])
+        LOGGER.info(f"{n} convolutions refitted to the unpruned outputs on {RECONSTRUCTION_BATCHES} x {batch} train "
+                    f"images of {args['data']} ({time.perf_counter() - start - seconds:.0f}s)")
+    elif batches:
         recalibrate_bn(model, batches)
         LOGGER.info(f"BatchNorm statistics re-estimated on {RECALIBRATION_BATCHES} x {batch} train images of {args['data']}")
     after = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
