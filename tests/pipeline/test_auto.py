@@ -86,7 +86,8 @@ def test_sensitivity_is_computed_once_for_every_rung(trained_pt, synth_data, mon
 def test_candidates_are_channel_pruned_to_the_fraction_unless_suggest_plans_are_asked_for(tmp_path, monkeypatch):
     monkeypatch.setattr(auto, "plan_for", lambda args, run_dir, frac, source: run_dir / f"plan{frac}.yaml")
     args = {"candidates": "channel"}
-    assert auto.prune_stage(args, tmp_path, 0.5, None) == {"target_flops": 0.5, "importance_metric": "l2"}
+    assert auto.prune_stage(args, tmp_path, 0.5, None) == {"target_flops": 0.5, "importance_metric": "l2",
+                                                           "reconstruct": True}
     assert auto.prune_stage({"candidates": "suggest"}, tmp_path, 0.5, None) == {"plan": str(tmp_path / "plan0.5.yaml")}
 
 
@@ -137,6 +138,7 @@ def test_auto_end_to_end_picks_a_pruned_stock_checkpoint(trained_pt, synth_data,
     assert list(cost["candidates"]) == ["0.6"] and cost["total"] >= cost["reference"] + cost["candidates"]["0.6"]
     assert cost["total_in_reference_fine_tunes"] == pytest.approx(cost["total"] / cost["reference"], rel=0.01)
     assert summary["distillation"]["used"] is True and "real photographs" in summary["distillation"]["why"]
+    assert summary["candidate_refit"]["reconstruct"] is True  # candidates' pruned layers refitted, and why
     prune = json.loads((tmp_path / "auto" / "flops60" / "stage1_prune" / "stage.json").read_text())["args"]
     assert prune["target_flops"] == 0.6 and prune["importance_metric"] == "l2" and "prune_head" not in prune
     recipe = yaml.safe_load((tmp_path / "auto" / "flops60" / "stage2_finetune" / "args.yaml").read_text())

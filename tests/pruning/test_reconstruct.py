@@ -5,7 +5,7 @@ from torch import nn
 
 from yolo_compress.pruning import ChannelPruner, adapters
 from yolo_compress.pruning.recalibrate import train_batches
-from yolo_compress.pruning.reconstruct import kept_outputs, reconstruct, refittable
+from yolo_compress.pruning.reconstruct import kept_outputs, match_batchnorm, reconstruct, refittable
 
 
 def head_inputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -46,3 +46,32 @@ def test_refit_brings_the_head_inputs_back_towards_the_unpruned_model(yolo26n, s
     target = head_inputs(original, held_out)
     before, after = (relative_error(head_inputs(m, held_out), target) for m in (plain, yolo26n))
     assert after < 0.5 * before, (after, before)  # on images the refit did not see (measured 0.10 vs 0.99)
+
+
+def batch_statistics_output(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Head inputs of a copy whose BatchNorms normalise with the batch's own statistics, as in training."""
+    copy = adapters.clean_copy(model).eval()
+    for m in copy.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.train()
+    seen = []
+    copy.model[-1].register_forward_hook(lambda m, inputs, out: seen.append([t.clone() for t in inputs[0]]))
+    with torch.no_grad():
+        copy(x)
+    return seen[0]
+
+
+def test_batchnorm_matching_keeps_the_function_and_lets_training_start_where_it_is(yolo26n, synth_data):
+    batches = train_batches(yolo26n, str(synth_data), 64, 4, n_batches=2)
+    x = batches[0]["img"].float() / 255
+    gen = torch.Generator().manual_seed(0)
+    for m in yolo26n.modules():  # statistics that do not match what the layers receive, as after a refit
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean += torch.randn(m.num_features, generator=gen) * 0.5
+            m.running_var *= 0.5 + torch.rand(m.num_features, generator=gen)
+    before = head_inputs(yolo26n, x)
+    stale = relative_error(batch_statistics_output(yolo26n, x), before)
+    match_batchnorm(yolo26n, [x])
+    assert relative_error(head_inputs(yolo26n, x), before) < 1e-4  # eval-mode function unchanged
+    matched = relative_error(batch_statistics_output(yolo26n, x), before)
+    assert matched < 0.1 * stale, (matched, stale)  # training's batch statistics now give the same outputs

@@ -3,8 +3,8 @@
 The smallest model in an mAP budget.
 
 A candidate keeps a fraction of the GFLOPs and is fine-tuned for `epochs`. By default (`candidates=channel`) it is
-channel-pruned by `prune target_flops=F importance_metric=l2`: one ratio for every channel group, found to meet the
-fraction, the Detect head kept whole. On real photographs that shape of pruning kept far more than the alternative
+channel-pruned by `prune target_flops=F importance_metric=l2 reconstruct=True`: one ratio for every channel group,
+found to meet the fraction, the Detect head kept whole, the layers that lost inputs refitted (REFIT_WHY). On real photographs that shape of pruning kept far more than the alternative
 (`candidates=suggest`: a sensitivity plan that removes whole blocks and sets per-group ratios): 0.0253 against 0.0049
 mAP50-95 right after pruning to half the FLOPs on vehicles, and issue #17's own 15-epoch fine-tunes, 0.418 for
 head-kept l1 0.5 against 0.343 for auto's block-removing plan (docs/pruning.md).
@@ -64,6 +64,11 @@ DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, tempera
                "mAP50-95 over no distillation for a 50 % FLOPs YOLO26n on real photographs, seeds 0 and 1; the "
                "reference (the input after the same epochs) as teacher did no better: 0.1856 against 0.1861 mAP50-95, "
                "mean of two seeds (benchmarks/real_data.py, docs/pruning.md)")
+# Channel candidates are pruned with their pruned layers refitted to the input's outputs (prune reconstruct=True).
+REFIT_WHY = ("the convolutions that lost input channels refitted to the input's outputs on 64 train images: a 50 % "
+             "FLOPs YOLO26n on real photographs starts fine-tuning at 0.125 mAP50-95 instead of 0.025 and ends 15 "
+             "distilled epochs at 0.1967 / 0.1990 instead of 0.1845 / 0.1877, seeds 0 / 1 (benchmarks/real_data.py, "
+             "docs/pruning.md)")
 # Candidates (not the reference) take an optimizer step every batch (step_every_batch).
 STEPS_WHY = ("an optimizer step every batch (nbs = batch) for the pruned candidates: with 15 epochs on 439 images the "
              "stock nbs 64 gives ~7 steps per epoch; nbs 16 lifted a 50 % FLOPs YOLO26n by +2.7 points mAP50-95 "
@@ -247,7 +252,7 @@ def prune_stage(args: dict[str, Any], run_dir: Path, frac: float, source: InputS
     """The `prune` arguments of the candidate keeping `frac` of the GFLOPs (module docstring: `candidates`)."""
     if args["candidates"] == "suggest":
         return {"plan": str(plan_for(args, run_dir, frac, source))}
-    return {"target_flops": frac, "importance_metric": CHANNEL_METRIC}
+    return {"target_flops": frac, "importance_metric": CHANNEL_METRIC, "reconstruct": True}
 
 
 def candidate_dir(frac: float) -> str:
@@ -384,7 +389,9 @@ def auto(args: dict[str, Any]) -> Path | None:
                "reference": {"artifact": str(reference), "map50_95": ref_map}, "max_map_drop": drop,
                "distillation": {"used": True, **{k: v for k, v in DISTILL.items() if k != "distillation"},
                                 "why": DISTILL_WHY},
-               "candidate_steps": {**step_every_batch(args["train"]), "why": STEPS_WHY}, "latency_probe": probe,
+               "candidate_steps": {**step_every_batch(args["train"]), "why": STEPS_WHY},
+               **({"candidate_refit": {"reconstruct": True, "why": REFIT_WHY}} if args["candidates"] == "channel" else {}),
+               "latency_probe": probe,
                "tried": [{"flops_kept": f, "map50_95": m, "artifact": str(artifacts[f]),
                           **({"same_architecture_as": same_as[f]} if f in same_as else {})} for f, m in tried],
                "wall_seconds": wall_seconds(ref_seconds, trials.seconds, time.perf_counter() - start)}

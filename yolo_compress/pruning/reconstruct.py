@@ -94,8 +94,49 @@ def reconstruct(pruned: nn.Module, original: nn.Module, plan_groups: list[dict],
     generator = torch.Generator().manual_seed(seed)
     for name in order:
         _refit(convs[name], sources[name], kept[name].to(device), pruned, original, images, generator)
+    match_batchnorm(pruned, images)
     pruned.train(modes[0]), original.train(modes[1])
     return len(order)
+
+
+@torch.no_grad()
+def match_batchnorm(model: nn.Module, images: list[torch.Tensor]) -> None:
+    """Give every BatchNorm the statistics of what it now receives, and fold the change into its affine weights so
+    the eval-mode function stays the same.
+
+    The refit reproduces the unpruned outputs only roughly (least squares shrinks their spread), and BatchNorm still
+    holds the unpruned statistics. Training normalises with batch statistics at once, so without this its first steps
+    undo the refit (vehicles YOLO26n l2 0.5: 0.125 mAP50-95 after the refit, 0.05-0.09 after the first fine-tuning
+    epoch); plain re-estimation without the fold changes the function instead (0.038).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
+    sums = {m: [0.0, 0.0, 0] for m in norms}
+
+    def hook(module, inputs):
+        x = inputs[0].transpose(0, 1).flatten(1).double()
+        acc = sums[module]
+        acc[0], acc[1], acc[2] = acc[0] + x.sum(1), acc[1] + (x * x).sum(1), acc[2] + x.shape[1]
+
+    handles = [m.register_forward_pre_hook(hook) for m in norms]
+    try:
+        for x in images:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    for m in norms:
+        total, squares, count = sums[m]
+        if not count:
+            continue
+        mean = total / count
+        var = (squares / count - mean * mean).clamp_min(0)
+        old_std = (m.running_var.double() + m.eps).sqrt()
+        scale = (var + m.eps).sqrt() / old_std
+        if m.affine:
+            m.bias.add_((m.weight.double() * (mean - m.running_mean.double()) / old_std).to(m.bias.dtype))
+            m.weight.mul_(scale.to(m.weight.dtype))
+        m.running_mean.copy_(mean)
+        m.running_var.copy_(var)
 
 
 def _refit(conv: nn.Conv2d, source: nn.Conv2d, kept: torch.Tensor, pruned: nn.Module, original: nn.Module,
