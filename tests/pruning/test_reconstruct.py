@@ -75,3 +75,10 @@ def test_batchnorm_matching_keeps_the_function_and_lets_training_start_where_it_
     assert relative_error(head_inputs(yolo26n, x), before) < 1e-4  # eval-mode function unchanged
     matched = relative_error(batch_statistics_output(yolo26n, x), before)
     assert matched < 0.1 * stale, (matched, stale)  # training's batch statistics now give the same outputs
+
+
+def test_pruning_batches_are_the_same_images_in_every_process(yolo26n, synth_data):
+    first = train_batches(yolo26n, str(synth_data), 64, 4, n_batches=2)
+    torch.manual_seed(12345)  # whatever the process's own seed
+    second = train_batches(yolo26n, str(synth_data), 64, 4, n_batches=2)
+    assert [b["im_file"] for b in first] == [b["im_file"] for b in second]

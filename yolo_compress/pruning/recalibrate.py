@@ -17,14 +17,17 @@ def train_batches(model: nn.Module, data: str, imgsz: int, batch: int, n_batches
     from yolo_compress.data import images
 
     dataset = images.dataset(data, imgsz, "train", batch=batch, stride=int(model.stride.max()))
-    loader = build_dataloader(dataset, batch, workers=0, shuffle=True)
     model.args = get_cfg(overrides={"imgsz": imgsz, "batch": batch, "data": data})
     model.criterion = None
     batches = []
-    for b in loader:
-        batches.append(b)
-        if len(batches) == n_batches:
-            break
+    # Ultralytics seeds the shuffle from torch.initial_seed(), random per process: fixed here, so that pruning the
+    # same checkpoint twice sees the same images (the refit's result depends on them).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for b in build_dataloader(dataset, batch, workers=0, shuffle=True):
+            batches.append(b)
+            if len(batches) == n_batches:
+                break
     return batches
 
 
