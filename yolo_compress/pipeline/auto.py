@@ -66,8 +66,8 @@ DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, tempera
                "mean of two seeds (benchmarks/real_data.py, docs/pruning.md)")
 # Channel candidates are pruned with their pruned layers refitted to the input's outputs (prune reconstruct=True).
 REFIT_WHY = ("the convolutions that lost input channels refitted to the input's outputs on 64 train images: a 50 % "
-             "FLOPs YOLO26n on real photographs starts fine-tuning at 0.125 mAP50-95 instead of 0.025 and ends 15 "
-             "distilled epochs at 0.1967 / 0.1990 instead of 0.1845 / 0.1877, seeds 0 / 1 (benchmarks/real_data.py, "
+             "FLOPs YOLO26n on real photographs starts fine-tuning at 0.123 mAP50-95 instead of 0.025 and ends 15 "
+             "distilled epochs at 0.2083 / 0.1931 instead of 0.1845 / 0.1877, seeds 0 / 1 (benchmarks/real_data.py, "
              "docs/pruning.md)")
 # Candidates (not the reference) take an optimizer step every batch (step_every_batch).
 STEPS_WHY = ("an optimizer step every batch (nbs = batch) for the pruned candidates: with 15 epochs on 439 images the "
