@@ -1,5 +1,6 @@
 """Refitting the convolutions that lost input channels: the pruned model's outputs move back towards the original's."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -34,6 +35,7 @@ def test_kept_outputs_are_the_channels_the_pruner_kept(yolo26n):
         assert torch.equal(pruned[n].weight, source[n].weight[kept[n]]), n
 
 
+@pytest.mark.slow  # about 20 s: a least-squares fit per pruned layer
 def test_refit_brings_the_head_inputs_back_towards_the_unpruned_model(yolo26n, synth_data):
     batches = train_batches(yolo26n, str(synth_data), 64, 4, n_batches=4)
     held_out = batches[-1]["img"].float() / 255
@@ -61,10 +63,9 @@ def batch_statistics_output(model: nn.Module, x: torch.Tensor) -> list[torch.Ten
     return seen[0]
 
 
-def test_batchnorm_matching_keeps_the_function_and_lets_training_start_where_it_is(yolo26n, synth_data):
-    batches = train_batches(yolo26n, str(synth_data), 64, 4, n_batches=2)
-    x = batches[0]["img"].float() / 255
+def test_batchnorm_matching_keeps_the_function_and_lets_training_start_where_it_is(yolo26n):
     gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 64, 64, generator=gen)
     for m in yolo26n.modules():  # statistics that do not match what the layers receive, as after a refit
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean += torch.randn(m.num_features, generator=gen) * 0.5
