@@ -39,7 +39,6 @@ def prune(args: dict[str, Any], out_dir: Path, dst: Path, plan_rules: dict | Non
     from yolo_compress.pruning import adapters
     from yolo_compress.pruning.checkpoint import save_checkpoint
     from yolo_compress.pruning.importance import TAYLOR_BATCHES
-    from yolo_compress.pruning.plan import PruningPlan
     from yolo_compress.pruning.recalibrate import RECALIBRATION_BATCHES, recalibrate_bn, train_batches
     from yolo_compress.pruning.reconstruct import RECONSTRUCTION_BATCHES, reconstruct
 
@@ -48,13 +47,16 @@ def prune(args: dict[str, Any], out_dir: Path, dst: Path, plan_rules: dict | Non
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
     # One read of the train split serves both Taylor importance (its first batches) and BN re-estimation.
     batches = train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES) if args["data"] else []
-    original = adapters.clean_copy(model) if batches and args["reconstruct"] else None
+    # The refit matches layers by name: channel pruning only (removed blocks shift the names).
+    args["reconstruct"] = bool(batches) and args["reconstruct"] and args["pruning_method"] == "channel" \
+        and plan_rules is None  # recorded in the checkpoint as done or not
+    original = adapters.clean_copy(model) if args["reconstruct"] else None
     start = time.perf_counter()
     plan = surgery(model, args, plan_rules, batches[:TAYLOR_BATCHES] if args["importance_metric"] == "taylor" else None)
     seconds = time.perf_counter() - start
     # After a refit, plain BatchNorm re-estimation would undo it (reconstruct.match_batchnorm says why): the refit
     # matches the statistics itself.
-    if original is not None and isinstance(plan, PruningPlan):
+    if original is not None:
         n = reconstruct(model, original, plan.groups, batches[:RECONSTRUCTION_BATCHES])
         LOGGER.info(f"{n} convolutions refitted to the unpruned outputs on {RECONSTRUCTION_BATCHES} x {batch} train "
                     f"images of {args['data']} ({time.perf_counter() - start - seconds:.0f}s)")
