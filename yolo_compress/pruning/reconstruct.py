@@ -15,7 +15,7 @@ from torch import nn
 
 RECONSTRUCTION_BATCHES = 4  # train batches the refit sees (vehicles YOLO26n l2 0.5: 0.123 mAP50-95 before fine-tuning)
 POSITIONS_PER_IMAGE = 64  # output positions sampled per image and layer: enough rows for the widest 3x3 input
-RIDGE = 1e-2  # pull towards the pruned weights, relative to the mean input energy (docs/pruning.md: 1e-3 to 1e-1 alike)
+RIDGE = 1e-2  # pull towards the pruned weights, relative to the mean input energy of the layer
 
 
 class _Stop(Exception):
@@ -107,7 +107,7 @@ def match_batchnorm(model: nn.Module, images: list[torch.Tensor]) -> None:
     The refit reproduces the unpruned outputs only roughly (least squares shrinks their spread) while BatchNorm still
     holds the unpruned statistics; training normalises with batch statistics, so without this it would start from
     another function than the one the refit made. Plain re-estimation without the fold changes the eval-mode function
-    instead, and cost most of the refit's gain (vehicles YOLO26n l2 0.5: 0.007-0.041 mAP50-95 against 0.116-0.131).
+    instead, and in exploratory runs cost most of the refit's gain (docs/pruning.md).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
     sums = {m: [0.0, 0.0, 0] for m in norms}
