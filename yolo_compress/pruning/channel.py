@@ -23,6 +23,7 @@ from yolo_compress.pruning.importance import (
     METRICS,
     accumulate_gradients,
     build_importance,
+    unfrozen,
 )
 from yolo_compress.pruning.plan import PruningPlan
 from yolo_compress.pruning.shortcuts import classify, convs_in, load_multipliers
@@ -196,8 +197,9 @@ class ChannelPruner:
         plan known before any channel is removed (the plan tables, and suggest's dry runs)."""
         example = torch.randn(1, 3, self.imgsz, self.imgsz, device=device)
         fusion = adapters.fusion_consumers(model, example)
-        self.graph = tp.DependencyGraph().build_dependency(
-            model, example_inputs=example, output_transform=_flatten_preds, verbose=False)
+        with unfrozen(model):
+            self.graph = tp.DependencyGraph().build_dependency(
+                model, example_inputs=example, output_transform=_flatten_preds, verbose=False)
         if self.importance_metric == "taylor":
             accumulate_gradients(model, self.batches)
         importance = build_importance(self.importance_metric)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -28,6 +29,23 @@ def build_importance(metric: str) -> tp.importance.Importance:
     raise ValueError(f"importance_metric={metric!r} is not supported; accepted: {', '.join(METRICS)}")
 
 
+@contextmanager
+def unfrozen(model: nn.Module) -> Iterator[None]:
+    """Every parameter trainable inside the block, frozen ones frozen again after.
+
+    Ultralytics' loaders freeze a checkpoint's parameters. torch-pruning traces the model through autograd, and a
+    layer whose inputs and weights all lack gradients leaves no trace: the stem's groups silently went missing.
+    """
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
 def accumulate_gradients(model: nn.Module, batches: Iterable[dict]) -> int:
     """Back-propagate the detection loss of ``batches`` so Taylor importance (|w * dL/dw|) can be read.
 
@@ -36,22 +54,16 @@ def accumulate_gradients(model: nn.Module, batches: Iterable[dict]) -> int:
     (Ultralytics' loaders set requires_grad False); they are unfrozen for the backward pass and frozen back after.
     """
     device = next(model.parameters()).device
-    frozen = [p for p in model.parameters() if not p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(True)
     model.train()
     model.zero_grad(set_to_none=True)
     n = 0
-    try:
+    with unfrozen(model):
         for batch in batches:
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             batch["img"] = batch["img"].float() / 255
             loss, _ = model.loss(batch)
             loss.sum().backward()
             n += 1
-    finally:
-        for p in frozen:
-            p.requires_grad_(False)
     if dist.is_available() and dist.is_initialized():  # DDP ranks saw different batches: agree on one ranking
         for p in model.parameters():
             if p.grad is not None:
