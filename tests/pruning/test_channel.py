@@ -51,6 +51,16 @@ def test_plan_lists_layers_with_channels_before_and_after(yolo26n):
     assert "model.0" in plan.table()
 
 
+def test_frozen_checkpoint_is_pruned_like_a_trainable_one(build):
+    """Ultralytics' loaders freeze every parameter; the stem must still be found and pruned."""
+    trainable, frozen = build("yolo26n.yaml"), build("yolo26n.yaml")
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    plans = [ChannelPruner(m, 0.5, "l2").prune() for m in (trainable, frozen)]
+    assert plans[1].layers == plans[0].layers
+    assert {r["layer"]: r["after"] for r in plans[1].layers}["model.0"] == 8
+
+
 def _randomise_gammas(model: nn.Module) -> None:
     gen = torch.Generator().manual_seed(1)
     for m in model.modules():
