@@ -20,7 +20,8 @@ Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False] [reconstruct=False]
        [anchor=../shared/anchors/finetune_anchor.py]
        [kd_alpha=0] [kd_temperature=1] [kd_type=response] [teacher=base|ref] [lr0=0] [nbs=0] [batch=0]
-       [warmup_epochs=-1] [close_mosaic=-1] [then_ratio=0] [then_at=3] [ref_nbs=0] [ref_close_mosaic=-1] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
+       [warmup_epochs=-1] [close_mosaic=-1] [ema_tau=0] [then_ratio=0] [then_at=3]
+       [ref_nbs=0] [ref_close_mosaic=-1] [ref_ema_tau=0] [flows="sparsity=5;sparsity=0 kd_alpha=0.2"]
        [refs="seeds=0,1;ref_nbs=16 seeds=0"] [auto_nbs=0] [measure=True]
        (measure=False trains the arms only, e.g. several side by side with YOLO_COMPRESS_THREADS=1)
 """
@@ -97,11 +98,12 @@ def joined(changes: list[tuple[str, str, list[str]]]) -> tuple[str, str, list[st
             [arg for _, _, args in changes for arg in args])
 
 
-def ref_overrides(ref_nbs: int = 0, ref_close_mosaic: int = -1, **_) -> list[tuple[str, str, list[str]]]:
+def ref_overrides(ref_nbs: int = 0, ref_close_mosaic: int = -1, ref_ema_tau: int = 0,
+                  **_) -> list[tuple[str, str, list[str]]]:
     """The reference's changes from stock fine-tuning, as finetune_overrides gives them (label, suffix, arguments):
-    `ref_nbs` > 0 sets the nominal batch size, `ref_close_mosaic` >= 0 the final epochs without mosaic, so a flow
-    change can be tried on the unpruned model too."""
-    return finetune_overrides(nbs=ref_nbs, close_mosaic=ref_close_mosaic)
+    `ref_nbs` > 0 sets the nominal batch size, `ref_close_mosaic` >= 0 the final epochs without mosaic, `ref_ema_tau`
+    > 0 the EMA warm-up, so a flow change can be tried on the unpruned model too."""
+    return finetune_overrides(nbs=ref_nbs, close_mosaic=ref_close_mosaic, ema_tau=ref_ema_tau)
 
 
 def arm_ref(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, **options) -> Path:
@@ -124,8 +126,8 @@ def arm_tp(base: Path, data: Path, imgsz: int, budget: int, out: Path, anchor: P
 
 def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teacher: str = "base",
                        kd_type: str = "response", lr0: float = 0.0, nbs: int = 0, warmup_epochs: float = -1.0,
-                       batch: int = 0, close_mosaic: int = -1, then_ratio: float = 0.0, then_at: int = 3,
-                       importance_metric: str = "l2", **_) -> list[tuple[str, str, list[str]]]:
+                       batch: int = 0, close_mosaic: int = -1, ema_tau: int = 0, then_ratio: float = 0.0,
+                       then_at: int = 3, importance_metric: str = "l2", **_) -> list[tuple[str, str, list[str]]]:
     """The flow's fine-tuning changes from stock Ultralytics, as (table label, run-name suffix, training arguments),
     only those set: one list, so a run's folder name and its row label always say the same.
 
@@ -134,7 +136,8 @@ def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teach
     of Ultralytics' automatic choice (AdamW at 0.00111 for 5 classes); `nbs` > 0 sets the nominal batch size (stock 64:
     with batch 16, one optimizer step every 4 batches); `warmup_epochs` >= 0 replaces the 3 warm-up epochs (a fifth of
     a 15-epoch budget; 0 switches warm-up off); `batch` > 0 replaces the stock 16; `close_mosaic` >= 0 replaces the 10
-    final epochs without mosaic; `then_ratio` > 0 prunes in two steps: the flow's ratio before fine-tuning, then
+    final epochs without mosaic; `ema_tau` > 0 replaces Ultralytics' 2000-step EMA warm-up (a 15-epoch fine-tune on
+    439 images takes 105 optimizer steps at nbs 64, 420 at nbs 16, so its EMA barely averages); `then_ratio` > 0 prunes in two steps: the flow's ratio before fine-tuning, then
     `then_ratio` of what is left at the start of fine-tuning epoch `then_at` (`pruning=True prune_at_epoch=`), so the
     model recovers from a smaller cut before the second one."""
     teacher_tag = teacher if teacher != "base" else ""
@@ -148,6 +151,7 @@ def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teach
         (warmup_epochs >= 0, f" warmup {warmup_epochs:g}", f"_wu{warmup_epochs:g}", [f"warmup_epochs={warmup_epochs}"]),
         (batch > 0, f" batch {batch}", f"_b{batch}", [f"batch={batch}"]),
         (close_mosaic >= 0, f" close_mosaic {close_mosaic}", f"_cm{close_mosaic}", [f"close_mosaic={close_mosaic}"]),
+        (ema_tau > 0, f" ema_tau {ema_tau}", f"_ema{ema_tau}", [f"ema_tau={ema_tau}"]),
         (then_ratio > 0, f" then {then_ratio} at epoch {then_at}", f"_then{then_ratio}at{then_at}",
          ["pruning=True", f"pruning_ratio={then_ratio}", f"prune_at_epoch={then_at}",
           f"importance_metric={importance_metric}"]),

@@ -1,4 +1,5 @@
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def test_hooks_loss_terms_and_columns(synth_data, tmp_path, monkeypatch):
 
 
 def test_bad_argument_fails_before_any_run_folder(synth_data, tmp_path, cli):
-    for bad in ("pruning_ratio=1.5", "importance_metric=foo", "lambda_l1=-1", "prunning=True"):
+    for bad in ("pruning_ratio=1.5", "importance_metric=foo", "lambda_l1=-1", "prunning=True", "ema_tau=0"):
         code, _, err = cli("train", "model=yolo26n.yaml", f"data={synth_data}", "epochs=1", "imgsz=64",
                            f"project={tmp_path}", "name=bad", bad)
         assert code == 2, err
@@ -83,6 +84,18 @@ def test_trainer_strips_compression_args_before_ultralytics(synth_data, tmp_path
                                       "project": str(tmp_path), "name": "t", **TRAIN_KW})
     assert t.compression.pruning_ratio == 0.5 and t.args.pruning_ratio == 0.5
     assert t.compression.importance_metric == "l2"  # the spec default
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tau", [2000, 3])
+def test_ema_tau_sets_the_ema_warm_up(synth_data, tmp_path, tau):
+    """The EMA that is validated and saved averages after about ema_tau optimizer steps (Ultralytics: 2000)."""
+    seen = {}
+    model = YOLO("yolo26n.yaml")
+    model.add_callback("on_train_end", lambda tr: seen.update(d=tr.ema.decay(3), updates=tr.ema.updates))
+    model.train(data=str(synth_data), project=str(tmp_path), name=f"ema{tau}", ema_tau=tau, **TRAIN_KW)
+    assert seen["updates"] >= 1
+    assert seen["d"] == pytest.approx(0.9999 * (1 - math.exp(-3 / tau)))
 
 
 @pytest.mark.slow

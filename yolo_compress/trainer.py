@@ -28,6 +28,9 @@ from yolo_compress.cfg import DEFAULTS, TRAIN_ARGS, ArgumentError, unknown_argum
 from yolo_compress.device import use_all_cores
 
 
+EMA_MAX_DECAY = 0.9999  # Ultralytics' ModelEMA default
+
+
 class Technique:
     """A compression technique plugged into CompressionTrainer; every hook is optional.
 
@@ -176,7 +179,8 @@ class CompressionTrainer(DetectionTrainer):
         load_plugins()
         with self._refusal_leaves_no_run():
             self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
-        for event, hook in (("on_train_start", self._install_criterion), ("on_train_epoch_start", self._epoch_start)):
+        for event, hook in (("on_pretrain_routine_end", self._set_ema_warmup), ("on_train_start", self._install_criterion),
+                            ("on_train_epoch_start", self._epoch_start)):
             self.add_callback(event, hook)
 
     @contextlib.contextmanager
@@ -233,6 +237,12 @@ class CompressionTrainer(DetectionTrainer):
             if RANK in {-1, 0} and fresh:
                 shutil.rmtree(self.save_dir, ignore_errors=True)
             raise
+
+    def _set_ema_warmup(self, trainer=None) -> None:
+        """Ultralytics' EMA decay ramp, ``d(n) = 0.9999 * (1 - exp(-n / tau))``, with tau = ``ema_tau`` optimizer steps.
+        Set on the EMA Ultralytics built (a resumed run's averaged weights and step count kept)."""
+        tau = self.compression.ema_tau
+        self.ema.decay = lambda n: EMA_MAX_DECAY * (1 - math.exp(-n / tau))
 
     def _install_criterion(self, trainer=None) -> None:
         model = unwrap_model(self.model)
@@ -302,7 +312,7 @@ class CompressionTrainer(DetectionTrainer):
         )
         self._setup_scheduler()
         self.scheduler.last_epoch = self.epoch - 1
-        self.ema = ModelEMA(self.model)
+        self.ema = ModelEMA(self.model, decay=EMA_MAX_DECAY, tau=self.compression.ema_tau)
         self._install_criterion()
 
 
