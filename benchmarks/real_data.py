@@ -137,9 +137,10 @@ def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teach
     with batch 16, one optimizer step every 4 batches); `warmup_epochs` >= 0 replaces the 3 warm-up epochs (a fifth of
     a 15-epoch budget; 0 switches warm-up off); `batch` > 0 replaces the stock 16; `close_mosaic` >= 0 replaces the 10
     final epochs without mosaic; `ema_tau` > 0 replaces Ultralytics' 2000-step EMA warm-up (a 15-epoch fine-tune on
-    439 images takes 105 optimizer steps at nbs 64, 420 at nbs 16, so its EMA barely averages); `then_ratio` > 0 prunes in two steps: the flow's ratio before fine-tuning, then
-    `then_ratio` of what is left at the start of fine-tuning epoch `then_at` (`pruning=True prune_at_epoch=`), so the
-    model recovers from a smaller cut before the second one."""
+    439 images takes 105 optimizer steps at nbs 64, 420 at nbs 16, so its EMA barely averages); `then_ratio` > 0
+    prunes in two steps: the flow's ratio before fine-tuning, then `then_ratio` of what is left at the start of
+    fine-tuning epoch `then_at` (`pruning=True prune_at_epoch=`), so the model recovers from a smaller cut before the
+    second one."""
     teacher_tag = teacher if teacher != "base" else ""
     kind = kd_type if kd_type != "response" else ""
     rows = [

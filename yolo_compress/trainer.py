@@ -179,8 +179,9 @@ class CompressionTrainer(DetectionTrainer):
         load_plugins()
         with self._refusal_leaves_no_run():
             self.techniques = [t(self) for t in TECHNIQUES if t.enabled(self.compression)]
-        for event, hook in (("on_pretrain_routine_end", self._set_ema_warmup), ("on_train_start", self._install_criterion),
-                            ("on_train_epoch_start", self._epoch_start)):
+        hooks = (("on_pretrain_routine_end", self._set_ema_warmup), ("on_train_start", self._install_criterion),
+                 ("on_train_epoch_start", self._epoch_start))
+        for event, hook in hooks:
             self.add_callback(event, hook)
 
     @contextlib.contextmanager
