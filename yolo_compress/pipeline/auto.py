@@ -4,7 +4,8 @@ The smallest model in an mAP budget.
 
 A candidate keeps a fraction of the GFLOPs and is fine-tuned for `epochs`. By default (`candidates=channel`) it is
 channel-pruned by `prune target_flops=F importance_metric=l2 reconstruct=True`: one ratio for every channel group,
-found to meet the fraction, the Detect head kept whole, the layers that lost inputs refitted (REFIT_WHY). On real photographs that shape of pruning kept far more than the alternative
+found to meet the fraction, the Detect head kept whole, the layers that lost inputs refitted (REFIT_WHY). On real
+photographs that shape of pruning kept far more than the alternative
 (`candidates=suggest`: a sensitivity plan that removes whole blocks and sets per-group ratios): 0.0253 against 0.0049
 mAP50-95 right after pruning to half the FLOPs on vehicles, and issue #17's own 15-epoch fine-tunes, 0.418 for
 head-kept l1 0.5 against 0.343 for auto's block-removing plan (docs/pruning.md).
@@ -65,10 +66,10 @@ DISTILL_WHY = ("response distillation from the input, distill_alpha 0.2, tempera
                "reference (the input after the same epochs) as teacher did no better: 0.1856 against 0.1861 mAP50-95, "
                "mean of two seeds (benchmarks/real_data.py, docs/pruning.md)")
 # Channel candidates are pruned with their pruned layers refitted to the input's outputs (prune reconstruct=True).
-REFIT_WHY = ("the convolutions that lost input channels refitted to the input's outputs on 64 train images: a 50 % "
-             "FLOPs YOLO26n on real photographs starts fine-tuning at 0.123 mAP50-95 instead of 0.025 and ends 15 "
-             "distilled epochs at 0.2083 / 0.1931 instead of 0.1845 / 0.1877, seeds 0 / 1 (benchmarks/real_data.py, "
-             "docs/pruning.md)")
+REFIT_WHY = ("the convolutions that lost input channels refitted to the input's outputs on 64 train images: a "
+             "YOLO26n pruned to 48 % of its FLOPs (stem whole) on real photographs starts fine-tuning at 0.123 "
+             "mAP50-95 instead of 0.025, and three 15-epoch distilled fine-tunes ended at 0.2083 / 0.1931 / 0.1838 "
+             "(mean 0.1951) against 0.1845 / 0.1877 without (benchmarks/real_data.py, docs/pruning.md)")
 # Candidates (not the reference) take an optimizer step every batch (step_every_batch).
 STEPS_WHY = ("an optimizer step every batch (nbs = batch) for the pruned candidates: with 15 epochs on 439 images the "
              "stock nbs 64 gives ~7 steps per epoch; nbs 16 lifted a 50 % FLOPs YOLO26n by +2.7 points mAP50-95 "
