@@ -45,7 +45,7 @@ def prune(args: dict[str, Any], out_dir: Path, dst: Path, plan_rules: dict | Non
     src, imgsz, batch = Path(str(args["model"])), args["imgsz"], args["batch"]
     model, ckpt = checkpoints.load(src, device=select(args["device"]))
     before = {"params": measure.count_params(model), "gflops": measure.gflops(model, imgsz)}
-    # One read of the train split serves both Taylor importance (its first batches) and BN re-estimation.
+    # One read of the train split serves Taylor importance (its first batches), the refit and BN re-estimation.
     batches = train_batches(model, args["data"], imgsz, batch, RECALIBRATION_BATCHES) if args["data"] else []
     # The refit matches layers by name: channel pruning only (removed blocks shift the names).
     args["reconstruct"] = bool(batches) and args["reconstruct"] and args["pruning_method"] == "channel" \

@@ -51,15 +51,15 @@ def _columns(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([cols, torch.ones_like(cols[:, :1])], 1) if conv.bias is not None else cols
 
 
-def _capture(model: nn.Module, conv: nn.Module, x: torch.Tensor, want_output: bool) -> torch.Tensor:
-    """Input (or output) of ``conv`` for image batch ``x``, stopping the forward pass right after it."""
+def _capture(model: nn.Module, conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Input of ``conv`` for image batch ``x``, stopping the forward pass as soon as it is reached."""
     seen: list[torch.Tensor] = []
 
-    def hook(mod, inputs, output):
-        seen.append(output if want_output else inputs[0])
+    def hook(mod, inputs):
+        seen.append(inputs[0])
         raise _Stop
 
-    handle = conv.register_forward_hook(hook)
+    handle = conv.register_forward_pre_hook(hook)
     try:
         model(x)
     except _Stop:
@@ -91,9 +91,10 @@ def reconstruct(pruned: nn.Module, original: nn.Module, plan_groups: list[dict],
     sources = dict(original.named_modules())
     order = [n for n in _call_order(pruned, images[0][:1]) if refittable(convs[n], sources[n])]
     kept = kept_outputs(plan_groups, order, {n: sources[n].out_channels for n in order})
+    targets = _original_outputs(original, [sources[n] for n in order], [kept[n].to(device) for n in order], images)
     generator = torch.Generator().manual_seed(seed)
-    for name in order:
-        _refit(convs[name], sources[name], kept[name].to(device), pruned, original, images, generator)
+    for name, wanted in zip(order, targets):
+        _refit(convs[name], pruned, wanted, images, generator)
     match_batchnorm(pruned, images)
     pruned.train(modes[0]), original.train(modes[1])
     return len(order)
@@ -139,9 +140,29 @@ def match_batchnorm(model: nn.Module, images: list[torch.Tensor]) -> None:
         m.running_var.copy_(var)
 
 
-def _refit(conv: nn.Conv2d, source: nn.Conv2d, kept: torch.Tensor, pruned: nn.Module, original: nn.Module,
-           images: list[torch.Tensor], generator: torch.Generator) -> None:
-    """Ridge least squares for one conv over all batches: (X'X + lambda I) W = X'Y + lambda W0."""
+def _original_outputs(original: nn.Module, sources: list[nn.Conv2d], kept: list[torch.Tensor],
+                      images: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Per source conv, per batch: the unpruned model's output of the channels the pruned conv kept. The unpruned
+    model does not change during the refit, so one forward pass per batch serves every conv."""
+    outputs: list[list[torch.Tensor]] = [[] for _ in sources]
+    for x in images:
+        first: dict[int, torch.Tensor] = {}  # a conv's first call in the pass, as _capture reads the pruned input
+        handles = [m.register_forward_hook(lambda mod, i, o, at=at: first.setdefault(at, o))
+                   for at, m in enumerate(sources)]
+        try:
+            original(x)
+        finally:
+            for h in handles:
+                h.remove()
+        for at, idx in enumerate(kept):
+            outputs[at].append(first[at][:, idx])
+    return outputs
+
+
+def _refit(conv: nn.Conv2d, pruned: nn.Module, targets: list[torch.Tensor], images: list[torch.Tensor],
+           generator: torch.Generator) -> None:
+    """Ridge least squares for one conv over all batches: (X'X + lambda I) W = X'Y + lambda W0, Y the unpruned
+    model's outputs ``targets`` (one tensor per batch)."""
     weight = conv.weight
     w0 = weight.flatten(1).t()
     if conv.bias is not None:
@@ -149,9 +170,8 @@ def _refit(conv: nn.Conv2d, source: nn.Conv2d, kept: torch.Tensor, pruned: nn.Mo
     w0 = w0.double()
     gram = w0.new_zeros(w0.shape[0], w0.shape[0])
     cross = torch.zeros_like(w0)
-    for x in images:
-        target = _capture(original, source, x, want_output=True)[:, kept]
-        rows = _columns(conv, _capture(pruned, conv, x, want_output=False))
+    for x, target in zip(images, targets):
+        rows = _columns(conv, _capture(pruned, conv, x))
         target = target.flatten(2).transpose(1, 2).flatten(0, 1)
         pick = torch.randperm(rows.shape[0], generator=generator)[: POSITIONS_PER_IMAGE * x.shape[0]].to(rows.device)
         rows, target = rows[pick].double(), target[pick].double()
