@@ -20,6 +20,7 @@ from torch import nn
 from ultralytics.utils.torch_utils import get_flops
 
 from yolo_compress import checkpoints
+from yolo_compress.csp import split_csp_inputs
 from yolo_compress.files import atomic_path, scratch_dir
 
 Target = nn.Module | str | Path
@@ -102,15 +103,20 @@ def latency(targets: list[Target], imgsz: int = 640, runs: int = 50, warmup: int
     return [statistics.median(t) for t in times]
 
 
-def export_onnx(pt: Path, imgsz: int, dest: Path) -> Path:
+def export_onnx(pt: Path, imgsz: int, dest: Path, split_csp: bool = True) -> Path:
     """FP32 ONNX through Ultralytics' own exporter (metadata, names, stride embedded), from a copy of the .pt so the
-    input checkpoint and any file next to it are never written; `dest` appears only when complete."""
+    input checkpoint and any file next to it are never written; `dest` appears only when complete. `split_csp`
+    exports the CSP blocks' split input convolution as two (yolo_compress.csp: same outputs, fewer layout changes in
+    ONNX Runtime); False gives the stock graph."""
     from ultralytics import YOLO
 
     with scratch_dir(dest.parent) as tmp:
         copy = tmp / Path(pt).name
         shutil.copy2(pt, copy)
-        out = Path(YOLO(str(copy)).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
+        yolo = YOLO(str(copy))
+        if split_csp:
+            split_csp_inputs(yolo.model)
+        out = Path(yolo.export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
         with atomic_path(dest) as part:
             shutil.copy2(out, part)
     return dest

@@ -2,7 +2,7 @@
 
 Torch-pruning's dependency graph cannot follow ``Tensor.chunk`` inside C2f/C3k2 (IndexError on yolov8n, runaway
 tracing on 11n/12n/26n), so the single ``cv1`` producing both CSP halves is split into two explicit convolutions
-while pruning and merged back afterwards. Everything here is YOLO specific, which is why torch-pruning lacks it.
+(yolo_compress.csp) while pruning and merged back afterwards. Everything here is YOLO specific, which is why torch-pruning lacks it.
 """
 
 from __future__ import annotations
@@ -26,39 +26,9 @@ from ultralytics.nn.modules.block import (
 from ultralytics.nn.modules.conv import Concat, Conv
 from ultralytics.nn.modules.head import Detect
 
+from yolo_compress.csp import is_chunk_c2f, merge_convs, split_conv
+
 LAYER_ATTRS = ("i", "f", "type", "np")  # attributes DetectionModel._predict_once and model.info() read
-
-
-def split_conv(conv: Conv, sizes: tuple[int, int]) -> tuple[Conv, Conv]:
-    """Split a 1x1 ``Conv`` along its output channels into two independent ``Conv`` modules."""
-    parts = []
-    for start, size in ((0, sizes[0]), (sizes[0], sizes[1])):
-        part = copy.deepcopy(conv)
-        sl = slice(start, start + size)
-        part.conv.weight = nn.Parameter(conv.conv.weight.data[sl].clone())
-        part.conv.out_channels = size
-        bn = part.bn
-        bn.weight = nn.Parameter(conv.bn.weight.data[sl].clone())
-        bn.bias = nn.Parameter(conv.bn.bias.data[sl].clone())
-        bn.running_mean = conv.bn.running_mean[sl].clone()
-        bn.running_var = conv.bn.running_var[sl].clone()
-        bn.num_features = size
-        parts.append(part)
-    return parts[0], parts[1]
-
-
-def merge_convs(a: Conv, b: Conv) -> Conv:
-    """Concatenate two ``Conv`` modules sharing an input into one whose output is ``cat([a(x), b(x)], 1)``."""
-    merged = copy.deepcopy(a)
-    merged.conv.weight = nn.Parameter(torch.cat([a.conv.weight.data, b.conv.weight.data], 0))
-    merged.conv.out_channels = a.conv.out_channels + b.conv.out_channels
-    bn = merged.bn
-    bn.weight = nn.Parameter(torch.cat([a.bn.weight.data, b.bn.weight.data]))
-    bn.bias = nn.Parameter(torch.cat([a.bn.bias.data, b.bn.bias.data]))
-    bn.running_mean = torch.cat([a.bn.running_mean, b.bn.running_mean])
-    bn.running_var = torch.cat([a.bn.running_var, b.bn.running_var])
-    bn.num_features = merged.conv.out_channels
-    return merged
 
 
 class SplitC2f(nn.Module):
@@ -106,11 +76,6 @@ def _replace_children(root: nn.Module, fn) -> int:
         else:
             count += _replace_children(child, fn)
     return count
-
-
-def is_chunk_c2f(m: nn.Module) -> bool:
-    """True for C2f-family modules whose forward splits ``cv1`` with ``chunk`` (C2f, C3k2, C2fPSA, C2fCIB)."""
-    return isinstance(m, C2f) and type(m).forward is C2f.forward
 
 
 def to_prunable(model: nn.Module) -> int:

@@ -24,7 +24,8 @@ from ultralytics.utils import LOGGER, TQDM
 
 from yolo_compress import measure
 from yolo_compress.measure import count_params
-from yolo_compress.pruning.adapters import clean_copy, is_chunk_c2f
+from yolo_compress.csp import is_chunk_c2f
+from yolo_compress.pruning.adapters import clean_copy
 from yolo_compress.pruning.plan import LayerPlan
 
 

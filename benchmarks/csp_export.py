@@ -1,0 +1,87 @@
+"""What splitting the CSP blocks' input convolution at export buys in ONNX Runtime (yolo_compress.csp).
+
+For each model yaml: the unpruned detector and the same detector pruned with `prune`'s defaults at `ratio` (the
+widths a uniform ratio keeps do not depend on the weights, so random-init models built offline have the trained
+models' architecture and latency), each exported twice by `measure.export_onnx`: the stock graph (`split_csp=False`)
+and yolo-compress's (CSP input convolutions split). Reported: ONNX Split nodes, the layout reorders ONNX Runtime adds
+to its optimized graph (ReorderInput/ReorderOutput), and latency (batch 1, each file alone in its own process, the
+files alternating over rounds, median), every speed-up against the unpruned stock export of the same yaml.
+
+Usage: python benchmarks/csp_export.py [models=yolo26n.yaml,yolo11n.yaml,yolov8n.yaml] [ratio=0.5] [nc=5]
+       [imgsz=320] [runs=100] [rounds=5] [out=PATH.md]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import ROOT, cpu_line, key_value_args, publish  # noqa: E402
+
+
+def ort_ops(path: Path) -> Counter:
+    """Op types of the graph ONNX Runtime runs after its optimizations (its layout reorders included)."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
+
+
+def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path) -> Path:
+    """A random-init `cfg` detector with `nc` classes, pruned at `ratio` by `prune`'s defaults, saved as a checkpoint."""
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_compress.pruning.channel import ChannelPruner
+    from yolo_compress.pruning.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = DetectionModel(cfg, nc=nc, verbose=False)
+    model.args, model.names = get_cfg(), {i: f"class{i}" for i in range(nc)}
+    if ratio:
+        ChannelPruner(model, ratio, imgsz=imgsz).prune()
+    return save_checkpoint(model, dest)
+
+
+def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: float = 0.5, nc: int = 5, imgsz: int = 320,
+         runs: int = 100, rounds: int = 5, out: str | None = None) -> None:
+    import onnx
+
+    from yolo_compress import latency, measure
+
+    work = ROOT / "csp_export"
+    work.mkdir(parents=True, exist_ok=True)
+    files: dict[tuple[str, str, str], Path] = {}
+    flops: dict[tuple[str, str], float] = {}
+    for cfg in str(models).split(","):
+        for label, r in (("unpruned", 0.0), (f"pruned {ratio:g}", ratio)):
+            pt = checkpoint(cfg, nc, r, imgsz, work / f"{Path(cfg).stem}_{r:g}.pt")
+            flops[cfg, label] = measure.gflops(measure.load_model(pt), imgsz)
+            for export, split in (("stock", False), ("yolo-compress", True)):
+                files[cfg, label, export] = measure.export_onnx(pt, imgsz, work / f"{pt.stem}_{export}.onnx", split)
+    ms = dict(zip(files, latency.alone(list(files.values()), imgsz, runs=runs, rounds=rounds)))
+    lines = [f"| model | export | GFLOPs@{imgsz} | ONNX Split nodes | ORT layout reorders | ORT ms@{imgsz} | speed-up |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for (cfg, label, export), path in files.items():
+        splits = sum(n.op_type == "Split" for n in onnx.load(str(path)).graph.node)
+        ops = ort_ops(path)
+        lines.append(f"| {Path(cfg).stem} {label} | {export} | {flops[cfg, label]:.2f} | {splits} | "
+                     f"{ops['ReorderInput'] + ops['ReorderOutput']} | {ms[cfg, label, export]:.2f} | "
+                     f"{ms[cfg, 'unpruned', 'stock'] / ms[cfg, label, export]:.2f}x |")
+    lines += ["", f"CPU: {cpu_line()}. `python benchmarks/csp_export.py models={models} ratio={ratio:g} nc={nc} "
+              f"imgsz={imgsz} runs={runs} rounds={rounds}`: one run; each file alone in its own process with ORT's "
+              f"default options, median of {rounds} alternating rounds of {runs} runs."]
+    publish(lines, Path(out) if out else work / "results.md")
+
+
+if __name__ == "__main__":
+    main(**key_value_args(sys.argv[1:]))
