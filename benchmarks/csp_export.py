@@ -5,10 +5,11 @@ widths a uniform ratio keeps do not depend on the weights, so random-init models
 models' architecture and latency), each exported twice by `measure.export_onnx`: the stock graph (`split_csp=False`)
 and yolo-compress's (CSP input convolutions split). Reported: ONNX Split nodes, the layout reorders ONNX Runtime adds
 to its optimized graph (ReorderInput/ReorderOutput), and latency (batch 1, each file alone in its own process, the
-files alternating over rounds, median), every speed-up against the unpruned stock export of the same yaml.
+files alternating over rounds, median), every speed-up against the unpruned stock export of the same yaml; with
+`openvino=True` (the openvino extra) the same files compiled by OpenVINO for this CPU too.
 
 Usage: python benchmarks/csp_export.py [models=yolo26n.yaml,yolo11n.yaml,yolov8n.yaml] [ratio=0.5] [nc=5]
-       [imgsz=320] [runs=100] [rounds=5] [out=PATH.md]
+       [imgsz=320] [runs=100] [rounds=5] [openvino=False] [out=PATH.md]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path) -> Path:
 
 
 def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: float = 0.5, nc: int = 5, imgsz: int = 320,
-         runs: int = 100, rounds: int = 5, out: str | None = None) -> None:
+         runs: int = 100, rounds: int = 5, openvino: bool = False, out: str | None = None) -> None:
     import onnx
 
     from yolo_compress import latency, measure
@@ -68,18 +69,23 @@ def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: float = 
             flops[cfg, label] = measure.gflops(measure.load_model(pt), imgsz)
             for export, split in (("stock", False), ("yolo-compress", True)):
                 files[cfg, label, export] = measure.export_onnx(pt, imgsz, work / f"{pt.stem}_{export}.onnx", split)
-    ms = dict(zip(files, latency.alone(list(files.values()), imgsz, runs=runs, rounds=rounds)))
-    lines = [f"| model | export | GFLOPs@{imgsz} | ONNX Split nodes | ORT layout reorders | ORT ms@{imgsz} | speed-up |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    targets = {**{("ort", *k): str(v) for k, v in files.items()},
+               **({("openvino", *k): latency.OPENVINO + str(v) for k, v in files.items()} if openvino else {})}
+    ms = dict(zip(targets, latency.alone(list(targets.values()), imgsz, runs=runs, rounds=rounds)))
+    runtimes = ["ort", "openvino"] if openvino else ["ort"]
+    head = "".join(f" | {'ORT' if r == 'ort' else 'OpenVINO'} ms@{imgsz} | speed-up" for r in runtimes)
+    lines = [f"| model | export | GFLOPs@{imgsz} | ONNX Split nodes | ORT layout reorders{head} |",
+             "|---|---|---:|---:|---:" + "|---:|---:" * len(runtimes) + "|"]
     for (cfg, label, export), path in files.items():
         splits = sum(n.op_type == "Split" for n in onnx.load(str(path)).graph.node)
         ops = ort_ops(path)
+        times = "".join(f" | {ms[r, cfg, label, export]:.2f} | {ms[r, cfg, 'unpruned', 'stock'] / ms[r, cfg, label, export]:.2f}x"
+                        for r in runtimes)
         lines.append(f"| {Path(cfg).stem} {label} | {export} | {flops[cfg, label]:.2f} | {splits} | "
-                     f"{ops['ReorderInput'] + ops['ReorderOutput']} | {ms[cfg, label, export]:.2f} | "
-                     f"{ms[cfg, 'unpruned', 'stock'] / ms[cfg, label, export]:.2f}x |")
+                     f"{ops['ReorderInput'] + ops['ReorderOutput']}{times} |")
     lines += ["", f"CPU: {cpu_line()}. `python benchmarks/csp_export.py models={models} ratio={ratio:g} nc={nc} "
-              f"imgsz={imgsz} runs={runs} rounds={rounds}`: one run; each file alone in its own process with ORT's "
-              f"default options, median of {rounds} alternating rounds of {runs} runs."]
+              f"imgsz={imgsz} runs={runs} rounds={rounds} openvino={openvino}`: one run; each file alone in its own process with its "
+              f"runtime's default options, median of {rounds} alternating rounds of {runs} runs."]
     publish(lines, Path(out) if out else work / "results.md")
 
 
