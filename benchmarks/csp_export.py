@@ -37,7 +37,7 @@ def ort_ops(path: Path) -> Counter:
 
 
 def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path) -> Path:
-    """A random-init `cfg` detector with `nc` classes, pruned at `ratio` by `prune`'s defaults, saved as a checkpoint."""
+    """A random-init `cfg` detector with `nc` classes, pruned at `ratio` by `prune`'s defaults, as a checkpoint."""
     import torch
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
@@ -79,13 +79,13 @@ def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: float = 
     for (cfg, label, export), path in files.items():
         splits = sum(n.op_type == "Split" for n in onnx.load(str(path)).graph.node)
         ops = ort_ops(path)
-        times = "".join(f" | {ms[r, cfg, label, export]:.2f} | {ms[r, cfg, 'unpruned', 'stock'] / ms[r, cfg, label, export]:.2f}x"
-                        for r in runtimes)
+        times = "".join(f" | {ms[r, cfg, label, export]:.2f} | "
+                        f"{ms[r, cfg, 'unpruned', 'stock'] / ms[r, cfg, label, export]:.2f}x" for r in runtimes)
         lines.append(f"| {Path(cfg).stem} {label} | {export} | {flops[cfg, label]:.2f} | {splits} | "
                      f"{ops['ReorderInput'] + ops['ReorderOutput']}{times} |")
     lines += ["", f"CPU: {cpu_line()}. `python benchmarks/csp_export.py models={models} ratio={ratio:g} nc={nc} "
-              f"imgsz={imgsz} runs={runs} rounds={rounds} openvino={openvino}`: one run; each file alone in its own process with its "
-              f"runtime's default options, median of {rounds} alternating rounds of {runs} runs."]
+              f"imgsz={imgsz} runs={runs} rounds={rounds} openvino={openvino}`: one run; each file alone in its own "
+              f"process with its runtime's default options, median of {rounds} alternating rounds of {runs} runs."]
     publish(lines, Path(out) if out else work / "results.md")
 
 

@@ -391,8 +391,8 @@ def main(data: str, model: str = "yolo26n.yaml", imgsz: int = 320, base_epochs: 
                 "best.pt on the val split; latency: ORT CPU, batch 1, each file alone in its own process, median of "
                 f"{LATENCY_ROUNDS} alternating rounds of {LATENCY_RUNS} runs; speed-up against the median latency of "
                 "the unpruned runs' stock exports (one architecture); rows marked 'yolo-compress export' are the "
-                "same checkpoint exported by yolo-compress (CSP input convolutions split, yolo_compress.csp); wall time of each arm's training (runs trained side by side "
-                "with one thread each are slower than alone).")
+                "same checkpoint exported by yolo-compress (CSP input convolutions split, yolo_compress.csp); wall "
+                "time of each arm's training (runs trained side by side with one thread each are slower than alone).")
     publish([*table(rows, imgsz, budget), "", settings, *sparsity_lines(base, out)], out / "results.md")
 
 

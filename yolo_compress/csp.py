@@ -8,7 +8,7 @@ tools cannot work with that split, and both are served by the same rewrite, whic
 - ONNX Runtime's CPU provider runs convolutions in a blocked channel layout (NCHWc) but has no blocked ``Split``:
   every such block converts its tensor back to plain NCHW before the split and to NCHWc after it.
   ``split_csp_inputs`` rewrites the in-memory copy that ``measure.export_onnx`` exports, so the ONNX file has two
-  convolutions and no such ``Split`` (docs/deployment.md measures it); checkpoints keep stock modules.
+  convolutions and no such ``Split`` (docs/quantization.md measures it); checkpoints keep stock modules.
 
 Neither Ultralytics' exporter nor ONNX Runtime's optimizer does this, hence the hand-written module.
 """
