@@ -13,7 +13,9 @@ import onnxruntime as ort
 import pytest
 import yaml
 
+from yolo_compress import latency
 from yolo_compress.quantize import quantize
+from yolo_compress.quantize.core import export_fp32
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.graph import attention_nodes, decode_tail, head_nodes
 from yolo_compress.quantize.onnx_quant import choose_layout
@@ -169,6 +171,24 @@ def test_a_named_layout_is_built_alone_untimed_and_reported_where_asked(trained_
     assert json.loads((tmp_path / "runs" / "q" / "report.json").read_text())["int8_layout"] == "weighted_u8s8"
 
 
+def _splits(path: Path) -> int:
+    return sum(n.op_type == "Split" for n in onnx.load(str(path)).graph.node)
+
+
+@pytest.mark.parametrize("split_ms, kept", [(4.0, "split"), (6.0, "stock")])
+def test_the_fp32_graph_is_the_export_timed_faster_here(trained_pt, tmp_path, monkeypatch, split_ms, kept):
+    timed = []
+    monkeypatch.setattr(latency, "alone", lambda files, imgsz, runs: timed.append(files) or [split_ms, 5.0])
+    out = tmp_path / "out"
+    dest, info = export_fp32(trained_pt, IMGSZ, out / "m.onnx", "auto", runs=3)
+    assert info == {"csp": kept, "csp_ms": {"split": split_ms, "stock": 5.0}}
+    assert [Path(f).stem for f in timed[0]] == ["split", "stock"]
+    assert sorted(p.name for p in out.iterdir()) == ["m.onnx"]  # the loser and the scratch folder are gone
+    forced = export_fp32(trained_pt, IMGSZ, tmp_path / "other.onnx", "split" if kept == "stock" else "stock", 3)[0]
+    assert len(timed) == 1  # a forced graph is not timed
+    assert (_splits(dest) < _splits(forced)) == (kept == "split")  # the CSP split has fewer Split nodes
+
+
 def test_missing_data_fails_clearly(trained_pt, tmp_path):
     pt = tmp_path / "m.pt"
     shutil.copy2(trained_pt, pt)
@@ -194,6 +214,8 @@ def test_cli_rejects_bad_values():
         run(["quantize", "model=m.pt", "fraction=0"])
     with pytest.raises(ValueError, match="'layout=fast' is invalid.*all_u8s8_head"):
         run(["quantize", "model=m.pt", "layout=fast"])
+    with pytest.raises(ValueError, match="'csp=True' is invalid.*auto, split, stock"):
+        run(["quantize", "model=m.pt", "csp=True"])
     with pytest.raises(ValueError, match="'model=m.onnx' is invalid"):
         run(["quantize", "model=m.onnx", "data=d.yaml"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ from ultralytics.utils.files import increment_path
 
 from yolo_compress import checkpoints
 from yolo_compress.cfg import ArgumentError
-from yolo_compress.files import clean_stale
+from yolo_compress.files import atomic_path, clean_stale, scratch_dir
 from yolo_compress import latency
-from yolo_compress.measure import evaluate, export_onnx, file_size_mb
+from yolo_compress.csp import split_csp_inputs
+from yolo_compress.measure import evaluate, export_onnx, file_size_mb, load_model
 from yolo_compress.quantize.calibration import calibration_reader
 from yolo_compress.quantize.cpu import describe as describe_cpu
 from yolo_compress.quantize.onnx_quant import convert_fp16, quantize_int8, quantize_weights_dynamic
@@ -56,6 +58,26 @@ def destinations(pt: Path, output: str | Path | None, int8: bool, half: bool, dy
     return paths
 
 
+def export_fp32(pt: Path, imgsz: int, dest: Path, csp: str, runs: int) -> tuple[Path, dict[str, Any]]:
+    """The FP32 ONNX every other artifact derives from, with the CSP blocks' input convolution split (yolo_compress.csp)
+    or stock. `csp="auto"` exports both and keeps the faster on this CPU (each timed alone, `latency.alone`): the split
+    removes ONNX Runtime's layout changes around each block, which made YOLO26n faster and YOLO11n no faster where it
+    was measured (docs/quantization.md), so it is timed per model rather than assumed."""
+    if csp == "auto" and not split_csp_inputs(load_model(pt)):
+        csp = "stock"  # no block to split: both exports would be the same graph
+    if csp != "auto":
+        return export_onnx(pt, imgsz, dest, split_csp=csp == "split"), {"csp": csp}
+    with scratch_dir(dest.parent) as tmp:
+        files = {k: export_onnx(pt, imgsz, tmp / f"{k}.onnx", split_csp=k == "split") for k in ("split", "stock")}
+        ms = dict(zip(files, latency.alone(list(files.values()), imgsz, runs)))
+        best = min(ms, key=ms.__getitem__)
+        LOGGER.info(f"FP32 ONNX: CSP split {ms['split']:.2f} ms, stock {ms['stock']:.2f} ms (each alone); "
+                    f"keeping {best}")
+        with atomic_path(dest) as part:
+            shutil.copy2(files[best], part)
+    return dest, {"csp": best, "csp_ms": ms}
+
+
 def quantize(
     model: str | Path,
     data: str | Path | None = None,
@@ -72,6 +94,7 @@ def quantize(
     debug: bool = False,
     runs: int = 50,
     layout: str = "auto",
+    csp: str = "auto",
     project: str | Path | None = None,
     name: str | None = None,
     exist_ok: bool = False,
@@ -97,9 +120,10 @@ def quantize(
     reader = calibration_reader(data, imgsz, fraction) if int8 else None  # fail on bad data before any export
     dest = destinations(pt, output, int8, half, dynamic, format)
     clean_stale(dest["fp32"].parent)  # what a killed run left in the output folder
-    fp32 = export_onnx(pt, imgsz, dest["fp32"])
+    fp32, graph = export_fp32(pt, imgsz, dest["fp32"], csp, runs)
     artifacts: dict[str, Path] = {"fp32": fp32}
-    info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel}
+    info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel,
+                            **graph}
     if int8 and format == "onnx":
         accuracy = (lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]) if val else None
         artifacts["int8"], record = quantize_int8(
