@@ -103,8 +103,8 @@ def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: str | fl
                         f"{ms[r, cfg, 'unpruned', 'stock'] / ms[r, cfg, label, export]:.2f}x" for r in runtimes)
         lines.append(f"| {Path(cfg).stem} {label} | {export} | {flops[cfg, label]:.2f} | {splits} | "
                      f"{ops['ReorderInput'] + ops['ReorderOutput']}{times} |")
-    lines += ["", f"CPU: {cpu_line()}. `python benchmarks/csp_export.py models={models} {command} "
-              f"nc={nc} imgsz={imgsz} runs={runs} rounds={rounds} openvino={openvino}`: one run; each file alone in its own "
+    lines += ["", f"CPU: {cpu_line()}. `python benchmarks/csp_export.py models={models} {command} nc={nc} "
+              f"imgsz={imgsz} runs={runs} rounds={rounds} openvino={openvino}`: one run; each file alone in its own "
               f"process with its runtime's default options, median of {rounds} alternating rounds of {runs} runs."]
     publish(lines, Path(out) if out else work / "results.md")
 

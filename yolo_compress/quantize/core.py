@@ -122,8 +122,8 @@ def quantize(
     clean_stale(dest["fp32"].parent)  # what a killed run left in the output folder
     fp32, graph = export_fp32(pt, imgsz, dest["fp32"], csp, runs)
     artifacts: dict[str, Path] = {"fp32": fp32}
-    info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration, "per_channel": per_channel,
-                            **graph}
+    info: dict[str, Any] = {"cpu": describe_cpu(), "imgsz": imgsz, "calibration": calibration,
+                            "per_channel": per_channel, **graph}
     if int8 and format == "onnx":
         accuracy = (lambda f: evaluate(f, str(data), imgsz=imgsz, batch=1)["map50_95"]) if val else None
         artifacts["int8"], record = quantize_int8(
