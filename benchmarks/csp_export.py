@@ -5,8 +5,8 @@ For each model yaml: the unpruned detector and the same detector pruned with `pr
 not depend on the weights, so random-init models built offline have the trained models' architecture and latency),
 each exported twice by `measure.export_onnx`: the stock graph (`split_csp=False`) and yolo-compress's (CSP input
 convolutions split). Reported: ONNX Split nodes, the layout reorders ONNX Runtime adds to its optimized graph
-(ReorderInput/ReorderOutput: its blocked NCHWc layout needs channel counts that are multiples of the block, 16 with
-AVX-512, 8 with AVX2), and latency (batch 1, each file alone in its own process, the files alternating over rounds,
+(ReorderInput/ReorderOutput: a convolution runs in its blocked NCHWc layout only when its input channels are a
+multiple of the block, 16 with AVX-512, 8 with AVX2), and latency (batch 1, each file alone in its own process, the files alternating over rounds,
 median), every speed-up against the unpruned stock export of the same yaml; with `openvino=True` (the openvino extra)
 the same files compiled by OpenVINO for this CPU too.
 

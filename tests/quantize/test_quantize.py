@@ -190,9 +190,7 @@ def test_the_fp32_graph_is_the_export_timed_faster_here(trained_pt, tmp_path, mo
 
 
 def test_a_model_without_csp_blocks_is_exported_stock_untimed(trained_pt, tmp_path, monkeypatch):
-    import yolo_compress.quantize.core as core
-
-    monkeypatch.setattr(core, "split_csp_inputs", lambda model: 0)
+    monkeypatch.setattr("yolo_compress.quantize.core.split_csp_inputs", lambda model: 0)
     monkeypatch.setattr(latency, "alone", lambda *a, **k: pytest.fail("nothing to choose between"))
     assert export_fp32(trained_pt, IMGSZ, tmp_path / "m.onnx", "auto", runs=3)[1] == {"csp": "stock"}
 
