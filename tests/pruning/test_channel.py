@@ -198,7 +198,7 @@ def test_detect_head_keeps_its_inner_widths_unless_prune_head(cfg, build):
     whole, pruned = build(cfg), build(cfg)
     before = head_widths(whole)
     prune_model(whole, 0.5, "l2")
-    assert head_widths(whole) == before  # only the head's inputs (neck outputs) shrink
+    assert head_widths(whole) == before
     assert get_flops(whole, 64) < 0.8 * get_flops(build(cfg), 64)
     prune_model(pruned, 0.5, "l2", prune_head=True)
     narrower = [n for n, w in head_widths(pruned).items() if w < before[n]]
@@ -206,3 +206,32 @@ def test_detect_head_keeps_its_inner_widths_unless_prune_head(cfg, build):
     assert get_flops(pruned, 64) < get_flops(whole, 64)
     for model in (whole, pruned):
         model.eval()(torch.zeros(1, 3, 64, 64))  # still a working detector
+
+
+def _neck_outputs(model) -> dict[str, int]:
+    """Widths of the convolutions feeding the Detect head (YOLO26n's layers 16, 19, 22)."""
+    return {f"{i}": model.model[i].cv2.conv.out_channels for i in (16, 19, 22)}
+
+
+def test_head_ratio_prunes_the_neck_outputs_a_whole_head_keeps(build):
+    """A whole head also keeps the neck outputs its depthwise class convolutions couple to; head_ratio=0 keeps the
+    head's own widths and lets those shrink, head_ratio=0.25 prunes the head by its own ratio."""
+    whole, zero, quarter = build("yolo26n.yaml"), build("yolo26n.yaml"), build("yolo26n.yaml")
+    necks = _neck_outputs(whole)
+    inner = whole.model[-1].cv3[0][1][1].conv.out_channels  # 80 with 80 classes
+    prune_model(whole, 0.5, "l2", round_to=16)
+    prune_model(zero, 0.5, "l2", round_to=16, head_ratio=0.0)
+    prune_model(quarter, 0.5, "l2", round_to=16, head_ratio=0.25)
+    assert _neck_outputs(whole) == necks
+    assert _neck_outputs(zero) == {k: v // 2 for k, v in necks.items()} == _neck_outputs(quarter)
+    assert zero.model[-1].cv3[0][1][1].conv.out_channels == inner
+    assert quarter.model[-1].cv3[0][1][1].conv.out_channels == 64  # 80 * 0.75 = 60, up to a multiple of 16
+    assert get_flops(quarter, 64) < get_flops(zero, 64) < get_flops(whole, 64)
+    quarter.eval()(torch.zeros(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(head_ratio=1.0), "head_ratio=1.0 is invalid"),
+                                           (dict(head_ratio=0.2, global_pruning=True), "global_pruning=True")])
+def test_bad_head_ratio_is_refused(build, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ChannelPruner(build("yolo26n.yaml"), 0.5, **kwargs)

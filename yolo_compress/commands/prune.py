@@ -12,7 +12,7 @@ from yolo_compress.device import select
 
 # Recorded in the checkpoint's `pruning` entry: how it was pruned.
 RECORDED = ("pruning_ratio", "importance_metric", "round_to", "global_pruning", "preserve_shortcuts", "shortcut_config",
-            "prune_head", "reconstruct", "pruning_method", "plan")
+            "prune_head", "head_ratio", "reconstruct", "pruning_method", "plan")
 
 
 def run(args: dict[str, Any]) -> Path:
@@ -97,7 +97,8 @@ def surgery(model, args: dict[str, Any], plan_rules: dict | None, taylor: list |
 
     def pruner(m, ratio: float) -> ChannelPruner:
         return ChannelPruner(m, ratio, args["importance_metric"], args["preserve_shortcuts"], args["shortcut_config"],
-                             args["round_to"], args["global_pruning"], batches=taylor, prune_head=args["prune_head"])
+                             args["round_to"], args["global_pruning"], batches=taylor, prune_head=args["prune_head"],
+                             head_ratio=args["head_ratio"])
 
     if args["target_flops"] is not None:  # the ratio that meets it; recorded in the checkpoint as pruning_ratio
         args["pruning_ratio"] = ratio_for_flops(model, args["target_flops"], imgsz, lambda m, r: pruner(m, r).prune())

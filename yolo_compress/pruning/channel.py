@@ -113,6 +113,8 @@ class ChannelPruner:
         batches: iterable of Ultralytics training batches, needed by ``taylor``.
         layer_ratios: per-group ratios by group name (as in the plan), overriding the ratio above (``suggest``).
         prune_head: also prune the Detect head's inner convolutions (adapters.pinned_convs says why not by default).
+        head_ratio: the Detect head's inner convolutions pruned at this ratio instead of ``pruning_ratio`` (implies
+            ``prune_head``): a lighter cut there keeps the head's widths in wide steps while the body loses more.
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class ChannelPruner:
         batches=None,
         layer_ratios: dict[str, float] | None = None,
         prune_head: bool = False,
+        head_ratio: float | None = None,
     ) -> None:
         if not 0 <= pruning_ratio < 1:
             raise ValueError(f"pruning_ratio={pruning_ratio} is invalid; accepted: 0 <= ratio < 1 (0 = analyse only)")
@@ -135,6 +138,11 @@ class ChannelPruner:
             raise ValueError(f"importance_metric={importance_metric!r} is invalid; accepted: {', '.join(METRICS)}")
         if round_to < 1:
             raise ValueError(f"round_to={round_to} is invalid; accepted: integer >= 1")
+        if head_ratio is not None and not 0 <= head_ratio < 1:
+            raise ValueError(f"head_ratio={head_ratio} is invalid; accepted: 0 <= ratio < 1")
+        if head_ratio is not None and global_pruning:
+            raise ValueError(f"head_ratio={head_ratio} cannot be kept by global_pruning=True, which ranks every group "
+                             "again; accepted: one of the two")
         if importance_metric == "taylor" and batches is None:
             raise ValueError("importance_metric='taylor' needs data: pass data=<data.yaml> (gradients of the loss)")
         self.model = _unwrap(model)
@@ -148,7 +156,8 @@ class ChannelPruner:
         self.imgsz = imgsz
         self.batches = batches
         self.layer_ratios = dict(layer_ratios or {})
-        self.prune_head = prune_head
+        self.head_ratio = head_ratio
+        self.prune_head = prune_head or head_ratio is not None
         self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
         self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
         self.graph: tp.DependencyGraph | None = None  # only alive during prune()
@@ -206,6 +215,7 @@ class ChannelPruner:
         residual, csp = adapters.residual_convs(model), adapters.csp_convs(model)
         attention = convs_in(adapters.attention_modules(model))
         names = {m: n for n, m in model.named_modules()}
+        head = set(adapters.head_of(model).modules())
         offsets = {m.cv1b.bn: m.cv1a.conv.out_channels for m in model.modules() if isinstance(m, adapters.SplitC2f)}
         decisions = []
         for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model, not self.prune_head),
@@ -214,6 +224,8 @@ class ChannelPruner:
             kind = classify(touched, self.multipliers)
             ratio = self.pruning_ratio * (self.multipliers[kind] if self.preserve_shortcuts else 1.0)
             root = group[0].dep.target.module
+            if self.head_ratio is not None and root in head:
+                ratio = self.head_ratio
             scores = importance(group)
             if scores is None:  # e.g. bn importance on a group without BatchNorm
                 scores = build_importance("l1")(group)

@@ -47,7 +47,8 @@ class ChannelPruning(Technique):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(trainer.args.seed)  # importance=random must pick the same channels on every DDP rank
             plan = ChannelPruner(model, c.pruning_ratio, c.importance_metric, c.preserve_shortcuts, c.shortcut_config,
-                                 c.round_to, c.global_pruning, batches=batches, prune_head=c.prune_head).prune()
+                                 c.round_to, c.global_pruning, batches=batches, prune_head=c.prune_head,
+                                 head_ratio=c.head_ratio).prune()
         trainer.rebuild_after_surgery()
         # Fitness of the unpruned epochs is not comparable: best.pt must be one of the pruned epochs.
         trainer.best_fitness = None
