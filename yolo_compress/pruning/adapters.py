@@ -106,10 +106,10 @@ def head_of(model: nn.Module) -> Detect:
 def pinned_convs(model: nn.Module, whole_head: bool = True) -> list[nn.Conv2d]:
     """Convolutions whose output channels must not change, so any group containing them is left whole.
 
-    - With ``whole_head`` (prune_head=False), every convolution inside Detect: its inner widths stay as trained and
-      only the neck outputs feeding it lose channels. Pruning the head's inner convolutions too cost most of the
-      accuracy gap to Torch-Pruning's plain recipe (which leaves Detect alone) on real photographs, as reported
-      in issue #17 (not yet re-measured by benchmarks/real_data.py).
+    - With ``whole_head`` (prune_head=False), every convolution inside Detect: its inner widths stay as trained.
+      Where a head convolution is depthwise (the class branch of YOLO11 and YOLO26), its channels are the neck
+      output's, so that neck output stays whole too; `ChannelPruner(head_ratio=0)` unpins the head and keeps its
+      widths by ratio instead, which lets those neck outputs shrink.
 
     - Detect's final box/class convs (both branches) and DFL fix the output format.
     - Attention/AAttn ``qkv`` and ``pe`` outputs are reshaped into heads by ``num_heads``/``head_dim``.
