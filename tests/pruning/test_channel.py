@@ -43,7 +43,7 @@ def test_half_ratio_removes_at_least_40_percent(cfg, build):
 
 
 def test_plan_lists_layers_with_channels_before_and_after(yolo26n):
-    plan = ChannelPruner(yolo26n, 0.5, "l2").prune()
+    plan = ChannelPruner(yolo26n, 0.5, "l2", round_to=8).prune()
     by_name = {r["layer"]: r for r in plan.layers}
     assert by_name["model.0"]["before"] == 16 and by_name["model.0"]["after"] == 8
     head_out = [r for r in plan.layers if r["type"] == "fixed" and r["layer"].startswith("model.23.")]
@@ -56,7 +56,7 @@ def test_frozen_checkpoint_is_pruned_like_a_trainable_one(build):
     trainable, frozen = build("yolo26n.yaml"), build("yolo26n.yaml")
     for p in frozen.parameters():
         p.requires_grad_(False)
-    plans = [ChannelPruner(m, 0.5, "l2").prune() for m in (trainable, frozen)]
+    plans = [ChannelPruner(m, 0.5, "l2", round_to=8).prune() for m in (trainable, frozen)]
     assert plans[1].layers == plans[0].layers
     assert {r["layer"]: r["after"] for r in plans[1].layers}["model.0"] == 8
 
@@ -103,7 +103,7 @@ def test_global_bn_ranking_removes_zeroed_channels_wherever_they_are(yolo26n):
     model = yolo26n.eval()
     _randomise_gammas(model)
     ratio = 0.2
-    probe = ChannelPruner(copy.deepcopy(model), ratio, "bn", round_to=1).prune()  # the groups and their BatchNorms
+    probe = ChannelPruner(copy.deepcopy(model), ratio, "bn", round_to=1, prune_head=True).prune()  # groups, their BNs
     budget = sum(g["before"] - math.ceil(g["before"] * (1 - ratio) - 1e-9) for g in probe.groups)  # as ranked globally
     modules = dict(model.named_modules())
     chosen, left = {}, budget
@@ -119,7 +119,7 @@ def test_global_bn_ranking_removes_zeroed_channels_wherever_they_are(yolo26n):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         ref = model(x)[0]
-    plan = ChannelPruner(model, ratio, "bn", round_to=1, global_pruning=True).prune()
+    plan = ChannelPruner(model, ratio, "bn", round_to=1, global_pruning=True, prune_head=True).prune()
     for g in plan.groups:
         for bn_name, offset in g["norms"].items():
             assert g["removed"][bn_name] == [offset + i for i in chosen.get(g["group"], [])], g["group"]
@@ -136,7 +136,8 @@ def _write_config(path, mult):
 def test_shortcut_multipliers_set_group_ratios(tmp_path, yolo26n):
     mult = {"residual": 0.2, "fusion": 0.4, "csp": 0.6, "attention": 0.8, "regular": 1.0}
     cfg = _write_config(tmp_path / "s.yaml", mult)
-    plan = ChannelPruner(yolo26n, 0.5, "l1", preserve_shortcuts=True, config_file=cfg, round_to=1).prune()
+    plan = ChannelPruner(yolo26n, 0.5, "l1", preserve_shortcuts=True, config_file=cfg, round_to=1,
+                         prune_head=True).prune()
     kinds = {g["type"] for g in plan.groups}
     assert kinds == set(SHORTCUT_TYPES)
     for g in plan.groups:
@@ -149,7 +150,8 @@ def test_shortcut_multipliers_set_group_ratios(tmp_path, yolo26n):
 
 def test_uniform_ratio_without_shortcut_preservation(yolo26n):
     plan = ChannelPruner(yolo26n, 0.5, "random", preserve_shortcuts=False).prune()
-    assert {g["ratio"] for g in plan.groups} == {0.5}
+    head = {g["ratio"] for g in plan.groups if g["group"].startswith("model.23.")}
+    assert head == {0.0} and {g["ratio"] for g in plan.groups if not g["group"].startswith("model.23.")} == {0.5}
 
 
 def test_round_to_rounds_kept_channels(yolo26n):
@@ -192,8 +194,9 @@ def test_ratio_that_would_empty_a_layer_is_refused(tmp_path, yolo26n):
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo26n.yaml"])
 def test_detect_head_keeps_its_inner_widths_unless_prune_head(cfg, build):
-    def head_widths(model):
-        return {n: m.out_channels for n, m in model.model[-1].named_modules() if isinstance(m, nn.Conv2d)}
+    def head_widths(model):  # depthwise convolutions have their input's (a neck output's) width
+        return {n: m.out_channels for n, m in model.model[-1].named_modules()
+                if isinstance(m, nn.Conv2d) and m.groups == 1}
 
     whole, pruned = build(cfg), build(cfg)
     before = head_widths(whole)
@@ -213,25 +216,23 @@ def _neck_outputs(model) -> dict[str, int]:
     return {f"{i}": model.model[i].cv2.conv.out_channels for i in (16, 19, 22)}
 
 
-def test_head_ratio_prunes_the_neck_outputs_a_whole_head_keeps(build):
-    """A whole head also keeps the neck outputs its depthwise class convolutions couple to; head_ratio=0 keeps the
-    head's own widths and lets those shrink, head_ratio=0.25 prunes the head by its own ratio."""
-    whole, zero, quarter = build("yolo26n.yaml"), build("yolo26n.yaml"), build("yolo26n.yaml")
-    necks = _neck_outputs(whole)
-    inner = whole.model[-1].cv3[0][1][1].conv.out_channels  # 80 with 80 classes
-    prune_model(whole, 0.5, "l2", round_to=16)
-    prune_model(zero, 0.5, "l2", round_to=16, head_ratio=0.0)
-    prune_model(quarter, 0.5, "l2", round_to=16, head_ratio=0.25)
-    assert _neck_outputs(whole) == necks
-    assert _neck_outputs(zero) == {k: v // 2 for k, v in necks.items()} == _neck_outputs(quarter)
-    assert zero.model[-1].cv3[0][1][1].conv.out_channels == inner
-    assert quarter.model[-1].cv3[0][1][1].conv.out_channels == 64  # 80 * 0.75 = 60, up to a multiple of 16
-    assert get_flops(quarter, 64) < get_flops(zero, 64) < get_flops(whole, 64)
+def test_head_keeps_its_widths_but_not_its_inputs_and_head_ratio_prunes_it(build):
+    """The neck outputs the head's depthwise class convolutions share channels with are pruned like any layer while
+    the head keeps its own widths; head_ratio=0.25 prunes the head by its own ratio, also under global ranking."""
+    kept, quarter, ranked = build("yolo26n.yaml"), build("yolo26n.yaml"), build("yolo26n.yaml")
+    necks = _neck_outputs(kept)
+    inner = kept.model[-1].cv3[0][1][1].conv.out_channels  # 80 with 80 classes
+    prune_model(kept, 0.5, "l2")
+    prune_model(quarter, 0.5, "l2", head_ratio=0.25)
+    prune_model(ranked, 0.5, "l2", head_ratio=0.25, global_pruning=True)
+    assert _neck_outputs(kept) == {k: v // 2 for k, v in necks.items()} == _neck_outputs(quarter)
+    assert kept.model[-1].cv3[0][1][1].conv.out_channels == inner
+    for model in (quarter, ranked):  # 80 * 0.75 = 60, up to a multiple of 16
+        assert model.model[-1].cv3[0][1][1].conv.out_channels == 64
+    assert get_flops(quarter, 64) < get_flops(kept, 64)
     quarter.eval()(torch.zeros(1, 3, 64, 64))
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(head_ratio=1.0), "head_ratio=1.0 is invalid"),
-                                           (dict(head_ratio=0.2, global_pruning=True), "global_pruning=True")])
-def test_bad_head_ratio_is_refused(build, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ChannelPruner(build("yolo26n.yaml"), 0.5, **kwargs)
+def test_bad_head_ratio_is_refused(build):
+    with pytest.raises(ValueError, match="head_ratio=1.0 is invalid"):
+        ChannelPruner(build("yolo26n.yaml"), 0.5, head_ratio=1.0)

@@ -103,13 +103,12 @@ def head_of(model: nn.Module) -> Detect:
     return head
 
 
-def pinned_convs(model: nn.Module, whole_head: bool = True) -> list[nn.Conv2d]:
+def pinned_convs(model: nn.Module) -> list[nn.Conv2d]:
     """Convolutions whose output channels must not change, so any group containing them is left whole.
 
-    - With ``whole_head`` (prune_head=False), every convolution inside Detect: its inner widths stay as trained.
-      Where a head convolution is depthwise (the class branch of YOLO11 and YOLO26), its channels are the neck
-      output's, so that neck output stays whole too; `ChannelPruner(head_ratio=0)` unpins the head and keeps its
-      widths by ratio instead, which lets those neck outputs shrink.
+    The Detect head's inner convolutions are not pinned: pinning them would also pin the neck outputs that the
+    depthwise class convolutions of YOLO11 and YOLO26 share channels with. ChannelPruner keeps the head's widths by
+    giving its groups their own ratio (``head_ratio``, 0 by default) instead.
 
     - Detect's final box/class convs (both branches) and DFL fix the output format.
     - Attention/AAttn ``qkv`` and ``pe`` outputs are reshaped into heads by ``num_heads``/``head_dim``.
@@ -117,8 +116,6 @@ def pinned_convs(model: nn.Module, whole_head: bool = True) -> list[nn.Conv2d]:
     """
     pinned: list[nn.Conv2d] = []
     head = head_of(model)
-    if whole_head:
-        pinned += [m for m in head.modules() if isinstance(m, nn.Conv2d)]
     for branch in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
         for seq in getattr(head, branch, None) or []:
             pinned.append(seq[-1])

@@ -31,6 +31,11 @@ from yolo_compress.pruning.shortcuts import classify, convs_in, load_multipliers
 MIN_KEEP_FRACTION = 0.1  # global ranking never empties a group below this share of its channels
 
 
+# Kept widths in multiples of 16: ONNX Runtime's x86 blocked layout with AVX-512 takes a convolution's input in blocks
+# of 16 channels and reorders around any other width (4-5 % slower, docs/pruning.md "Channel widths in steps of 16").
+ROUND_TO = 16
+
+
 @dataclass
 class GroupDecision:
     """One coupled channel group: what it touches, how much it keeps and which channels go."""
@@ -45,6 +50,7 @@ class GroupDecision:
     handler: object = field(repr=False)
     outputs: list[nn.Conv2d] = field(default_factory=list, repr=False)  # convs whose output channels are coupled
     norms: dict[str, int] = field(default_factory=dict, repr=False)  # stock BN name -> channel offset in it
+    fixed: bool = False  # its ratio is set apart (the Detect head's): global ranking leaves it as it is
 
     def pruned_idxs(self) -> list[int]:
         """Indices of the lowest-scoring channels to remove."""
@@ -107,14 +113,17 @@ class ChannelPruner:
         importance_metric: one of l1, l2, bn, taylor, random.
         preserve_shortcuts: scale the ratio per group type with the multipliers of ``config_file``.
         config_file: shortcut multiplier YAML path or bundled name (``yolo26``).
-        round_to: kept channels per group are rounded up to a multiple of this.
+        round_to: kept channels per group are rounded up to a multiple of this (16: ONNX Runtime's blocked layout
+            with AVX-512 needs input channels in multiples of 16, docs/pruning.md "Channel widths in steps of 16").
         global_pruning: rank channels across groups (normalised scores) instead of the same ratio per group.
         imgsz: size of the dummy image used to trace the graph.
         batches: iterable of Ultralytics training batches, needed by ``taylor``.
         layer_ratios: per-group ratios by group name (as in the plan), overriding the ratio above (``suggest``).
-        prune_head: also prune the Detect head's inner convolutions (adapters.pinned_convs says why not by default).
-        head_ratio: the Detect head's inner convolutions pruned at this ratio instead of ``pruning_ratio`` (implies
-            ``prune_head``): a lighter cut there keeps the head's widths in wide steps while the body loses more.
+        prune_head: also prune the Detect head's inner convolutions at ``pruning_ratio``. Off (the default), they keep
+            their widths while the neck outputs feeding them are pruned like any other layer (docs/pruning.md "The
+            head's widths and its inputs" measured both).
+        head_ratio: the head's inner convolutions pruned at this ratio instead (None: 0, or ``pruning_ratio`` with
+            ``prune_head``); global ranking leaves the head at it unless ``prune_head``.
     """
 
     def __init__(
@@ -124,7 +133,7 @@ class ChannelPruner:
         importance_metric: str = "l2",
         preserve_shortcuts: bool = False,
         config_file: str | Path | None = "yolo26",
-        round_to: int = 8,
+        round_to: int = ROUND_TO,
         global_pruning: bool = False,
         imgsz: int = 64,
         batches=None,
@@ -140,9 +149,6 @@ class ChannelPruner:
             raise ValueError(f"round_to={round_to} is invalid; accepted: integer >= 1")
         if head_ratio is not None and not 0 <= head_ratio < 1:
             raise ValueError(f"head_ratio={head_ratio} is invalid; accepted: 0 <= ratio < 1")
-        if head_ratio is not None and global_pruning:
-            raise ValueError(f"head_ratio={head_ratio} cannot be kept by global_pruning=True, which ranks every group "
-                             "again; accepted: one of the two")
         if importance_metric == "taylor" and batches is None:
             raise ValueError("importance_metric='taylor' needs data: pass data=<data.yaml> (gradients of the loss)")
         self.model = _unwrap(model)
@@ -156,8 +162,7 @@ class ChannelPruner:
         self.imgsz = imgsz
         self.batches = batches
         self.layer_ratios = dict(layer_ratios or {})
-        self.head_ratio = head_ratio
-        self.prune_head = prune_head or head_ratio is not None
+        self.head_ratio = head_ratio if head_ratio is not None else None if prune_head else 0.0
         self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
         self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
         self.graph: tp.DependencyGraph | None = None  # only alive during prune()
@@ -218,13 +223,14 @@ class ChannelPruner:
         head = set(adapters.head_of(model).modules())
         offsets = {m.cv1b.bn: m.cv1a.conv.out_channels for m in model.modules() if isinstance(m, adapters.SplitC2f)}
         decisions = []
-        for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model, not self.prune_head),
+        for group in self.graph.get_all_groups(ignored_layers=adapters.pinned_convs(model),
                                                root_module_types=(nn.Conv2d,)):
             touched = self._touched(group, residual, csp, fusion, attention)
             kind = classify(touched, self.multipliers)
             ratio = self.pruning_ratio * (self.multipliers[kind] if self.preserve_shortcuts else 1.0)
             root = group[0].dep.target.module
-            if self.head_ratio is not None and root in head:
+            fixed = self.head_ratio is not None and root in head
+            if fixed:
                 ratio = self.head_ratio
             scores = importance(group)
             if scores is None:  # e.g. bn importance on a group without BatchNorm
@@ -236,7 +242,7 @@ class ChannelPruner:
             norms = {stock_name(names[dep.target.module]): offsets.get(dep.target.module, 0) for dep, _ in group
                      if isinstance(dep.target.module, nn.BatchNorm2d)}
             decisions.append(GroupDecision(name, kind, ratio, width, self._keep(width, ratio, name),
-                                           scores.detach().cpu(), root, group[0].dep.handler, outputs, norms))
+                                           scores.detach().cpu(), root, group[0].dep.handler, outputs, norms, fixed))
             if kind != "regular":
                 self.shortcut_layers[name] = kind
         kinds: dict[str, set[str]] = {}
@@ -245,7 +251,7 @@ class ChannelPruner:
                 kinds.setdefault(stock_name(names[conv]), set()).add(d.kind)
         self.layer_kinds = {name: "/".join(sorted(k)) for name, k in kinds.items()}
         if self.global_pruning:
-            self._rank_globally(decisions)
+            self._rank_globally([d for d in decisions if not d.fixed])
         self._equalise_c2f_halves(model, decisions)
         return decisions
 

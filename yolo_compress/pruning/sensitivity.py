@@ -26,7 +26,7 @@ from torch import nn
 from ultralytics.data.augment import LetterBox
 from ultralytics.utils import ASSETS, TQDM
 
-from yolo_compress.pruning.channel import ChannelPruner
+from yolo_compress.pruning.channel import ROUND_TO, ChannelPruner
 from yolo_compress.pruning.adapters import clean_copy
 from yolo_compress.pruning.plan import write_rows
 
@@ -147,7 +147,7 @@ def masked_distortions(model: nn.Module, images: torch.Tensor, candidates: list[
 
 
 def channel_sensitivity(model: nn.Module, images: torch.Tensor, ratios=RATIOS, importance_metric: str = "l2",
-                        round_to: int = 8) -> list[dict]:
+                        round_to: int = ROUND_TO) -> list[dict]:
     """Per channel group and ratio: distortion when only that group loses the channels the pruner would remove."""
     rows = []
     for ratio in ratios:

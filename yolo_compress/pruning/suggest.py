@@ -23,7 +23,7 @@ from yolo_compress.device import select
 from yolo_compress.measure import count_params
 from yolo_compress.pruning import sensitivity
 from yolo_compress.pruning.adapters import clean_copy
-from yolo_compress.pruning.channel import ChannelPruner
+from yolo_compress.pruning.channel import ROUND_TO, ChannelPruner
 from yolo_compress.pruning.layer import LayerPruner, rename_map
 from yolo_compress.pruning.plan import LayerPlan, write_plan_yaml
 
@@ -77,7 +77,7 @@ def plan_of(taken: list[dict]) -> dict:
 
 
 def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str = "l2",
-                  round_to: int = 8) -> tuple[list[dict], list[dict]]:
+                  round_to: int = ROUND_TO) -> tuple[list[dict], list[dict]]:
     """Block and channel-group sensitivity rows: the costly part of a plan, computed once for several targets."""
     blocks = LayerPruner(model, imgsz).sensitivity(images)
     return blocks, sensitivity.channel_sensitivity(model, images, importance_metric=importance_metric,
@@ -85,7 +85,8 @@ def sensitivities(model: nn.Module, images, imgsz: int, importance_metric: str =
 
 
 def suggest(model: nn.Module, images, target_flops: float, imgsz: int, importance_metric: str = "l2",
-            round_to: int = 8, rows: tuple[list[dict], list[dict]] | None = None) -> tuple[dict, list[dict], list[dict]]:
+            round_to: int = ROUND_TO,
+            rows: tuple[list[dict], list[dict]] | None = None) -> tuple[dict, list[dict], list[dict]]:
     """Plan, block sensitivity rows and channel sensitivity rows for keeping ``target_flops`` of the GFLOPs.
 
     ``rows`` are precomputed ``sensitivities()`` of the same model and images (``images`` is unused then).
