@@ -11,7 +11,7 @@ median), every speed-up against the unpruned stock export of the same yaml; with
 the same files compiled by OpenVINO for this CPU too.
 
 Usage: python benchmarks/csp_export.py [models=yolo26n.yaml,yolo11n.yaml,yolov8n.yaml] [ratio=0.5[,R2...]]
-       [round_to=8[,N2...]] [nc=5] [imgsz=320] [runs=100] [rounds=5] [openvino=False] [out=PATH.md]
+       [round_to=16[,N2...]] [nc=5] [imgsz=320] [runs=100] [rounds=5] [openvino=False] [out=PATH.md]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def ort_ops(path: Path) -> Counter:
         return Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
 
 
-def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path, round_to: int = 8) -> Path:
+def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path, round_to: int = 16) -> Path:
     """A random-init `cfg` detector with `nc` classes, pruned at `ratio` by `prune`'s defaults (widths rounded up to
     `round_to`), as a checkpoint."""
     import torch
@@ -64,12 +64,12 @@ def prunings(ratio: str | float, round_to: str | int) -> list[tuple[str, float, 
     if len(rounds) != len(ratios):
         raise ValueError(f"'round_to={round_to}' is invalid. Valid 'round_to' values are one integer or one per ratio "
                          f"({len(ratios)} here).")
-    plain = {int(n) for n in rounds} == {8}
-    return [("unpruned", 0.0, 8)] + [(f"pruned {float(r):g}" + ("" if plain else f" round_to {int(n)}"), float(r),
+    plain = {int(n) for n in rounds} == {16}
+    return [("unpruned", 0.0, 16)] + [(f"pruned {float(r):g}" + ("" if plain else f" round_to {int(n)}"), float(r),
                                       int(n)) for r, n in zip(ratios, rounds)]
 
 
-def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: str | float = 0.5, round_to: str | int = 8,
+def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: str | float = 0.5, round_to: str | int = 16,
          nc: int = 5, imgsz: int = 320, runs: int = 100, rounds: int = 5, openvino: bool = False,
          out: str | None = None) -> None:
     import onnx

@@ -21,7 +21,7 @@ ref and flow arms (the headline rows) with each seed.
 Usage: python benchmarks/real_data.py data=PATH/data.yaml [model=yolo26n.yaml] [imgsz=320] [base_epochs=100]
        [budget=15] [seeds=0] [arms=ref,tp,flow,auto] [stage=all|baseline] [sparsity=5] [lambda_bn=5e-4]
        [ratio=0.5] [target_flops=0] [importance_metric=l2] [global_pruning=False] [prune_head=False] [reconstruct=False]
-       [head_ratio=None] [round_to=8]
+       [head_ratio=None] [round_to=16]
        [anchor=../shared/anchors/finetune_anchor.py]
        [kd_alpha=0] [kd_temperature=1] [kd_type=response] [teacher=base|ref] [lr0=0] [nbs=0] [batch=0]
        [warmup_epochs=-1] [close_mosaic=-1] [ema_tau=0] [then_ratio=0] [then_at=3]
@@ -167,21 +167,20 @@ def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teach
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              target_flops: float = 0.0, prune_head: bool = False, reconstruct: bool = False, teacher: str = "base",
-             round_to: int = 8, head_ratio: float | None = None, **finetune) -> Path:
+             round_to: int = 16, head_ratio: float | None = None, **finetune) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `target_flops` > 0 prunes with `target_flops=F`
     (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio keeps different shares of
-    different models (0.5: 48 % of YOLO26n, 53 % of YOLO11n at 320); `prune_head` also prunes the Detect head's inner
-    convolutions, `head_ratio=H` prunes them at their own ratio H (0: the head keeps its widths while the neck outputs
-    feeding it are pruned, which `prune_head=False` keeps whole); `round_to` is prune's; `reconstruct` refits the
-    convolutions that lost inputs (prune's `reconstruct=True`; without it the pruned model's BatchNorm is re-estimated,
-    as in every run before it existed). With distillation the teacher is the
-    baseline, or with `teacher=ref` the reference arm of seed 0 (the unpruned model after the same budget: a teacher
-    the student could still learn from at the end). The fine-tuning's changes from stock are `finetune_overrides`'s."""
+    different models (0.5: 42 % of YOLO26n, 45 % of YOLO11n at 320); `prune_head` also prunes the Detect head's inner
+    convolutions at the ratio, `head_ratio=H` at their own (prune's default 0: the head keeps its widths, its inputs
+    shrink with the neck); `round_to` is prune's; `reconstruct` refits the convolutions that lost inputs (prune's
+    `reconstruct=True`; without it the pruned model's BatchNorm is re-estimated, as in every run before it existed).
+    With distillation the teacher is the baseline, or with `teacher=ref` the reference arm of seed 0 (the unpruned
+    model after the same budget: a teacher the student could still learn from at the end). The fine-tuning's changes from stock are `finetune_overrides`'s."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
-           f"{'_head' if prune_head else ''}{'' if head_ratio is None else f'_h{head_ratio}'}"
-           f"{'' if round_to == 8 else f'_rt{round_to}'}{'_rc' if reconstruct else ''}")
+           f"{'_head' if prune_head and head_ratio is None else f'_h{head_ratio or 0}'}_rt{round_to}"
+           f"{'_rc' if reconstruct else ''}")  # runs before head_ratio (head pinned, round_to 8) had neither
     if sparsity:  # shared by every pruning setting with the same seed, epochs and penalty
         start = _train(base, data, imgsz, sparsity, out, f"flow_s{seed}_sp{sparsity}_bn{lambda_bn}_sparsity", seed,
                        "l1_regularization=True", "lambda_l1=0", f"lambda_bn={lambda_bn}")
@@ -363,7 +362,7 @@ def flow_label(v: dict, seed: int) -> str:
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
             f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}"
             f"{'' if v.get('head_ratio') is None else ' head ' + str(v['head_ratio'])}"
-            f"{'' if v.get('round_to', 8) == 8 else ' round_to ' + str(v['round_to'])}"
+            f"{'' if v.get('round_to', 16) == 16 else ' round_to ' + str(v['round_to'])}"
             f"{' refit' if v.get('reconstruct') else ''}{changes} seed {seed}")
 
 

@@ -4,7 +4,8 @@ The smallest model in an mAP budget.
 
 A candidate keeps a fraction of the GFLOPs and is fine-tuned for `epochs`. By default (`candidates=channel`) it is
 channel-pruned by `prune target_flops=F importance_metric=l2 reconstruct=True`: one ratio for every channel group,
-found to meet the fraction, the Detect head kept whole, the layers that lost inputs refitted (REFIT_WHY). On real
+found to meet the fraction, widths in steps of 16, the Detect head's own widths kept while its inputs shrink with the
+neck (prune's defaults, docs/pruning.md), the layers that lost inputs refitted (REFIT_WHY). On real
 photographs that shape of pruning kept far more than the alternative
 (`candidates=suggest`: a sensitivity plan that removes whole blocks and sets per-group ratios): 0.0253 against 0.0049
 mAP50-95 right after pruning to half the FLOPs on vehicles, and issue #17's own 15-epoch fine-tunes, 0.418 for
