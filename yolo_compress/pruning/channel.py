@@ -162,7 +162,9 @@ class ChannelPruner:
         self.imgsz = imgsz
         self.batches = batches
         self.layer_ratios = dict(layer_ratios or {})
-        self.head_ratio = head_ratio if head_ratio is not None else None if prune_head else 0.0
+        if head_ratio is None and not prune_head:
+            head_ratio = 0.0  # the head keeps its widths; None: its groups take pruning_ratio like any other
+        self.head_ratio = head_ratio
         self.shortcut_layers: dict[str, str] = {}  # group -> shortcut type, for groups that are not "regular"
         self.layer_kinds: dict[str, str] = {}  # conv name -> type(s) of the groups its outputs belong to
         self.graph: tp.DependencyGraph | None = None  # only alive during prune()
