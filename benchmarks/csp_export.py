@@ -6,9 +6,9 @@ not depend on the weights, so random-init models built offline have the trained 
 each exported twice by `measure.export_onnx`: the stock graph (`split_csp=False`) and yolo-compress's (CSP input
 convolutions split). Reported: ONNX Split nodes, the layout reorders ONNX Runtime adds to its optimized graph
 (ReorderInput/ReorderOutput: a convolution runs in its blocked NCHWc layout only when its input channels are a
-multiple of the block, 16 with AVX-512, 8 with AVX2), and latency (batch 1, each file alone in its own process, the files alternating over rounds,
-median), every speed-up against the unpruned stock export of the same yaml; with `openvino=True` (the openvino extra)
-the same files compiled by OpenVINO for this CPU too.
+multiple of the block, 16 with AVX-512, 8 with AVX2), and latency (batch 1, each file alone in its own process, the
+files alternating over rounds, median), every speed-up against the unpruned stock export of the same yaml; with
+`openvino=True` (the openvino extra) the same files compiled by OpenVINO for this CPU too.
 
 Usage: python benchmarks/csp_export.py [models=yolo26n.yaml,yolo11n.yaml,yolov8n.yaml] [ratio=0.5[,R2...]]
        [round_to=16[,N2...]] [nc=5] [imgsz=320] [runs=100] [rounds=5] [openvino=False] [out=PATH.md]
@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, cpu_line, key_value_args, publish  # noqa: E402
+from yolo_compress.pruning.channel import ROUND_TO  # noqa: E402
 
 
 def ort_ops(path: Path) -> Counter:
@@ -38,7 +39,7 @@ def ort_ops(path: Path) -> Counter:
         return Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
 
 
-def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path, round_to: int = 16) -> Path:
+def checkpoint(cfg: str, nc: int, ratio: float, imgsz: int, dest: Path, round_to: int = ROUND_TO) -> Path:
     """A random-init `cfg` detector with `nc` classes, pruned at `ratio` by `prune`'s defaults (widths rounded up to
     `round_to`), as a checkpoint."""
     import torch
@@ -64,14 +65,15 @@ def prunings(ratio: str | float, round_to: str | int) -> list[tuple[str, float, 
     if len(rounds) != len(ratios):
         raise ValueError(f"'round_to={round_to}' is invalid. Valid 'round_to' values are one integer or one per ratio "
                          f"({len(ratios)} here).")
-    plain = {int(n) for n in rounds} == {16}
-    return [("unpruned", 0.0, 16)] + [(f"pruned {float(r):g}" + ("" if plain else f" round_to {int(n)}"), float(r),
-                                      int(n)) for r, n in zip(ratios, rounds)]
+    plain = {int(n) for n in rounds} == {ROUND_TO}
+    pruned = [(f"pruned {float(r):g}" + ("" if plain else f" round_to {int(n)}"), float(r), int(n))
+              for r, n in zip(ratios, rounds)]
+    return [("unpruned", 0.0, ROUND_TO), *pruned]
 
 
-def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: str | float = 0.5, round_to: str | int = 16,
-         nc: int = 5, imgsz: int = 320, runs: int = 100, rounds: int = 5, openvino: bool = False,
-         out: str | None = None) -> None:
+def main(models: str = "yolo26n.yaml,yolo11n.yaml,yolov8n.yaml", ratio: str | float = 0.5,
+         round_to: str | int = ROUND_TO, nc: int = 5, imgsz: int = 320, runs: int = 100, rounds: int = 5,
+         openvino: bool = False, out: str | None = None) -> None:
     import onnx
 
     from yolo_compress import latency, measure

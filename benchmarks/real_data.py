@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, finished, key_value_args, publish  # noqa: E402
 from yolo_compress.checkpoints import SAFE_ENV  # noqa: E402
+from yolo_compress.pruning.channel import ROUND_TO  # noqa: E402
 
 OUT = ROOT / "real"
 STOCK = {"batch": 16, "workers": 2, "plots": False}  # the anchor script's fine-tuning settings (optimizer auto)
@@ -167,7 +168,7 @@ def finetune_overrides(kd_alpha: float = 0.0, kd_temperature: float = 1.0, teach
 def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: int, sparsity: int = 5,
              lambda_bn: float = 5e-4, ratio: float = 0.5, importance_metric: str = "l2", global_pruning: bool = False,
              target_flops: float = 0.0, prune_head: bool = False, reconstruct: bool = False, teacher: str = "base",
-             round_to: int = 16, head_ratio: float | None = None, **finetune) -> Path:
+             round_to: int = ROUND_TO, head_ratio: float | None = None, **finetune) -> Path:
     """Sparsity epochs, prune, fine-tune: `budget` epochs in all. `target_flops` > 0 prunes with `target_flops=F`
     (the ratio keeping closest to that share of the GFLOPs) instead of `ratio`: one ratio keeps different shares of
     different models (0.5: 42 % of YOLO26n, 45 % of YOLO11n at 320); `prune_head` also prunes the Detect head's inner
@@ -175,7 +176,8 @@ def arm_flow(base: Path, data: Path, imgsz: int, budget: int, out: Path, seed: i
     shrink with the neck); `round_to` is prune's; `reconstruct` refits the convolutions that lost inputs (prune's
     `reconstruct=True`; without it the pruned model's BatchNorm is re-estimated, as in every run before it existed).
     With distillation the teacher is the baseline, or with `teacher=ref` the reference arm of seed 0 (the unpruned
-    model after the same budget: a teacher the student could still learn from at the end). The fine-tuning's changes from stock are `finetune_overrides`'s."""
+    model after the same budget: a teacher the student could still learn from at the end). The fine-tuning's changes
+    from stock are `finetune_overrides`'s."""
     start = base
     amount = f"f{target_flops}" if target_flops else f"{ratio}"
     tag = (f"s{seed}_sp{sparsity}_{importance_metric}{amount}{'g' if global_pruning else ''}"
@@ -355,14 +357,20 @@ def seed_list(seeds) -> list[int]:
     return [int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else str(seeds).split(","))]
 
 
+def head_label(v: dict) -> str:
+    """' head' when the head is pruned at the flow's ratio, ' head H' at its own ratio, '' when it keeps its widths."""
+    if v.get("head_ratio") is not None:
+        return f" head {v['head_ratio']}"
+    return " head" if v.get("prune_head") else ""
+
+
 def flow_label(v: dict, seed: int) -> str:
     """e.g. 'flow sp0 l2 0.5 kd0.2 nbs16 seed 1'."""
     changes = joined(finetune_overrides(**v))[0]
     amount = f"flops {v['target_flops']}" if v.get("target_flops") else v.get("ratio", 0.5)
     return (f"flow sp{v.get('sparsity', 5)} {v.get('importance_metric', 'l2')} {amount}"
-            f"{' global' if v.get('global_pruning') else ''}{' head' if v.get('prune_head') else ''}"
-            f"{'' if v.get('head_ratio') is None else ' head ' + str(v['head_ratio'])}"
-            f"{'' if v.get('round_to', 16) == 16 else ' round_to ' + str(v['round_to'])}"
+            f"{' global' if v.get('global_pruning') else ''}{head_label(v)}"
+            f"{'' if v.get('round_to', ROUND_TO) == ROUND_TO else ' round_to ' + str(v['round_to'])}"
             f"{' refit' if v.get('reconstruct') else ''}{changes} seed {seed}")
 
 

@@ -17,6 +17,7 @@ import torch_pruning as tp
 from torch import nn
 
 from yolo_compress.analysis import bn_stats
+from yolo_compress.cfg import DEFAULTS
 from yolo_compress.measure import count_params, gflops
 from yolo_compress.pruning import adapters
 from yolo_compress.pruning.importance import (
@@ -31,9 +32,10 @@ from yolo_compress.pruning.shortcuts import classify, convs_in, load_multipliers
 MIN_KEEP_FRACTION = 0.1  # global ranking never empties a group below this share of its channels
 
 
-# Kept widths in multiples of 16: ONNX Runtime's x86 blocked layout with AVX-512 takes a convolution's input in blocks
-# of 16 channels and reorders around any other width (4-5 % slower, docs/pruning.md "Channel widths in steps of 16").
-ROUND_TO = 16
+# Kept widths in multiples of 16 (default.yaml's round_to): ONNX Runtime's x86 blocked layout with AVX-512 takes a
+# convolution's input in blocks of 16 channels and reorders around any other width (docs/pruning.md "Channel widths in
+# steps of 16").
+ROUND_TO: int = DEFAULTS["round_to"]
 
 
 @dataclass
